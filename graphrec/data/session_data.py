@@ -1,0 +1,111 @@
+"""One session as a PyG graph, and the batch type every graphrec model reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+
+class SessionData(Data):
+    r"""A session (or a session prefix) as a directed item-transition graph.
+
+    Built by :func:`graphrec.data.session_graph` or by a
+    :class:`graphrec.data.SessionDataset`, never by hand in a model.
+
+    Attributes:
+        x (LongTensor [N]): the session's distinct item ids, in order of first
+            appearance. Item id 0 is padding and never a node.
+        edge_index (LongTensor [2, E]): distinct directed transitions ``u -> v``
+            between consecutive clicks, as node indices into ``x`` (a repeated
+            click ``u -> u`` is a self-loop).
+        edge_weight_in (FloatTensor [E]): the edge weight normalised by the
+            in-degree of its target node.
+        edge_weight_out (FloatTensor [E]): the edge weight normalised by the
+            out-degree of its source node.
+        alias (LongTensor [L]): for each click, in click order, the index of its
+            node in ``x``. Offset like ``edge_index`` when batched.
+        y (LongTensor [1], optional): the next-item target.
+        user (LongTensor [1], optional): the user id of the session.
+        category (LongTensor [N], optional): the category of each node's item.
+
+    In a batch (:class:`SessionBatch`) the same methods give the chain-graph
+    view of the click sequences that the sequential models read.
+    """
+
+    def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == "alias":
+            return self.num_nodes
+        return super().__inc__(key, value, *args, **kwargs)
+
+    # -- chain-graph view (works for a single session and for a batch) --------
+    @property
+    def num_sessions(self) -> int:
+        """Number of sessions held (1 for a single :class:`SessionData`)."""
+        num_graphs = getattr(self, "num_graphs", None)
+        return 1 if num_graphs is None else int(num_graphs)
+
+    def click_session(self) -> Tensor:
+        """LongTensor [T]: the session index of every click of the batch."""
+        node_batch = self.get("batch")
+        if node_batch is None:
+            return self.alias.new_zeros(self.alias.numel())
+        return node_batch[self.alias]
+
+    def click_ptr(self) -> Tensor:
+        """LongTensor [B + 1]: where each session's clicks start in ``alias``."""
+        counts = torch.bincount(self.click_session(), minlength=self.num_sessions)
+        ptr = counts.new_zeros(counts.numel() + 1)
+        torch.cumsum(counts, 0, out=ptr[1:])
+        return ptr
+
+    def sequences(self) -> tuple[Tensor, Tensor]:
+        """The click sequences, left-aligned and padded with item 0.
+
+        Returns:
+            ``(items, mask)``: LongTensor [B, L_max] of item ids in click
+            order and the BoolTensor [B, L_max] marking real clicks.
+        """
+        sess = self.click_session()
+        ptr = self.click_ptr()
+        lengths = ptr[1:] - ptr[:-1]
+        max_len = int(lengths.max()) if lengths.numel() else 0
+        pos = torch.arange(sess.numel(), device=sess.device) - ptr[sess]
+        items = self.x.new_zeros(self.num_sessions, max_len)
+        items[sess, pos] = self.x[self.alias]
+        mask = torch.zeros(self.num_sessions, max_len, dtype=torch.bool, device=sess.device)
+        mask[sess, pos] = True
+        return items, mask
+
+    def last_click(self) -> Tensor:
+        """LongTensor [B]: the node index (into ``x``) of each session's last click."""
+        return self.alias[self.click_ptr()[1:] - 1]
+
+    def chain_edge_index(self) -> Tensor:
+        """LongTensor [2, sum(L_b - 1)]: edges between consecutive clicks.
+
+        Indices point into the flattened click list (``alias``), so that
+        ``x[alias]`` gives the node features of the chain graph.
+        """
+        sess = self.click_session()
+        same = sess[1:] == sess[:-1]
+        src = torch.nonzero(same).view(-1)
+        return torch.stack([src, src + 1], dim=0)
+
+
+# PyG creates the batch class of a ``Data`` subclass on the fly
+# (``SessionDataBatch``) and reuses it for every ``Batch.from_data_list`` call.
+# Creating it here makes ``graphrec.data.collate`` and
+# ``torch_geometric.loader.DataLoader`` return instances of one and the same
+# class, which inherits the chain-graph methods above.
+SessionBatch = type(Batch(_base_cls=SessionData))
+SessionBatch.__doc__ = """A batch of :class:`SessionData` (a PyG ``Batch``).
+
+Built by :func:`graphrec.data.collate`, by :meth:`SessionDataset.batch` or by
+``torch_geometric.loader.DataLoader``. Node-indexing attributes (``edge_index``,
+``alias``) are offset per session; ``batch`` maps nodes to sessions. Besides
+the graph, it offers the chain-graph view read by the sequential models:
+:meth:`sequences`, :meth:`last_click`, :meth:`chain_edge_index`, and ``y`` [B].
+"""

@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from graphrec.data import (
+    SessionDataset,
+    SessionLoader,
+    collate,
+    prefix_augment,
+    sessions_from_lists,
+)
+
+
+def make(sessions, **kwargs):
+    items, ptr = sessions_from_lists(sessions)
+    return SessionDataset.from_sessions(items, ptr, num_items=int(items.max()), **kwargs)
+
+
+def test_prefix_augment_order():
+    items, ptr = sessions_from_lists([[1, 2, 3, 4], [5, 6], [7]])
+    clicks, lengths, targets, session = prefix_augment(items, ptr)
+    # (s[:-i], s[-i]) for i = 1..n-1, longest prefix first; a 1-click session gives nothing
+    assert lengths.tolist() == [3, 2, 1, 1]
+    assert targets.tolist() == [4, 3, 2, 6]
+    assert clicks.tolist() == [1, 2, 3, 1, 2, 1, 5]
+    assert session.tolist() == [0, 0, 0, 1]
+
+
+def test_batch_equals_collate():
+    ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]], item_category=torch.arange(8) % 3)
+    ds.user = torch.arange(len(ds))
+    idx = [4, 0, 7, 2, 5]
+    fast, ref = ds.batch(idx), collate([ds[i] for i in idx])
+    assert set(fast.keys()) == set(ref.keys())
+    for key in ref.keys():
+        assert torch.equal(fast[key], ref[key]), key
+    for key in ref._slice_dict:
+        assert torch.equal(fast._slice_dict[key], ref._slice_dict[key]), key
+        assert torch.equal(fast._inc_dict[key], ref._inc_dict[key]), key
+
+
+def test_getitem_contents():
+    ds = make([[1, 2, 3, 2, 4]])
+    assert len(ds) == 4
+    first = ds[0]  # prefix (1, 2, 3, 2) -> 4
+    assert first.x.tolist() == [1, 2, 3] and first.alias.tolist() == [0, 1, 2, 1]
+    assert first.y.tolist() == [4]
+    assert ds[-1].x.tolist() == [1] and ds[-1].y.tolist() == [2]
+    with pytest.raises(IndexError):
+        ds[4]
+
+
+def test_max_length_keeps_recent_clicks():
+    ds = make([[1, 2, 3, 4, 5]], max_length=2)
+    assert [ds[i].x.tolist() for i in range(len(ds))] == [[3, 4], [2, 3], [1, 2], [1]]
+    assert ds.y.tolist() == [5, 4, 3, 2]
+
+
+def test_save_load_roundtrip(tmp_path):
+    ds = make([[1, 2, 3, 2, 4], [4, 1]])
+    ds.save(tmp_path / "d.pt")
+    back = SessionDataset.load(tmp_path / "d.pt")
+    assert len(back) == len(ds) and back.num_items == ds.num_items
+    assert torch.equal(back.batch([0, 4]).x, ds.batch([0, 4]).x)
+
+
+def test_decode_encode():
+    items, ptr = sessions_from_lists([[1, 2, 3]])
+    ds = SessionDataset.from_sessions(items, ptr, 3, item_ids=torch.tensor([0, 10, 25, 31]))
+    assert ds.decode([1, 3]).tolist() == [10, 31]
+    assert ds.encode([31, 10]).tolist() == [3, 1]
+    with pytest.raises(KeyError, match="unknown item ids"):
+        ds.encode([11])
+    with pytest.raises(ValueError, match=r"1\.\.3"):
+        ds.decode([0])
+
+
+def test_loader_deterministic_and_resumable():
+    ds = make([list(range(1, 12)), list(range(3, 9))])
+    loader = SessionLoader(ds, batch_size=4, shuffle=True, seed=3)
+    assert len(loader) == 4
+    loader.set_epoch(2)
+    full = [b.y.tolist() for b in loader]
+    assert sorted(y for b in full for y in b) == sorted(ds.y.tolist())
+    assert [b.y.tolist() for b in loader.iter_from(2)] == full[2:]
+    loader.set_epoch(3)
+    assert [b.y.tolist() for b in loader] != full
