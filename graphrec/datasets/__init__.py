@@ -1,0 +1,20 @@
+"""Benchmarks, raw-log preprocessing, legacy pickles and the synthetic default."""
+
+from graphrec.datasets.benchmark import BENCHMARKS, load_benchmark, split_sessions
+from graphrec.datasets.io import data_root, read_sessions, read_srgnn_pickle, write_sessions
+from graphrec.datasets.preprocess import preprocess_diginetica, preprocess_yoochoose
+from graphrec.datasets.synthetic import generate_sessions, synthetic
+
+__all__ = [
+    "BENCHMARKS",
+    "data_root",
+    "generate_sessions",
+    "load_benchmark",
+    "preprocess_diginetica",
+    "preprocess_yoochoose",
+    "read_sessions",
+    "read_srgnn_pickle",
+    "split_sessions",
+    "synthetic",
+    "write_sessions",
+]

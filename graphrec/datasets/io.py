@@ -1,0 +1,139 @@
+"""Reading and writing session files, and finding the data root."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graphrec.data.graph import _ptr
+
+log = logging.getLogger("graphrec.datasets")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$GRAPHREC_DATA``, else ``./datasets``."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("GRAPHREC_DATA")
+    return Path(env) if env else Path("datasets")
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor, Tensor]:
+    """Read a sessions file: one session per line, item ids separated by spaces.
+
+    Args:
+        path: the file.
+        min_length (int): the fewest clicks a session may have (2 for the
+            benchmark files, whose every line yields at least one sample).
+            (default: ``2``)
+
+    Returns:
+        ``(items, ptr)``: all clicks concatenated, and session boundaries.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is empty, or a line is blank, holds a token that
+            is not a positive integer, or has fewer than ``min_length`` clicks;
+            the message names the file and the line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sessions file not found: {path}")
+    text = path.read_text()
+    lines = text.splitlines()
+    if not lines:
+        raise ValueError(f"{path}: the file is empty")
+    lengths = np.empty(len(lines), dtype=np.int64)
+    chunks = []
+    for lineno, line in enumerate(lines, start=1):
+        tokens = line.split()
+        try:
+            ids = np.array(tokens, dtype=np.int64)
+        except ValueError:
+            bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+            raise ValueError(f"{path}, line {lineno}: {bad!r} is not an integer item id") from None
+        if ids.size and ids.min() <= 0:
+            raise ValueError(
+                f"{path}, line {lineno}: item id {int(ids.min())} is not positive "
+                "(ids start at 1; 0 is padding)"
+            )
+        if ids.size < min_length:
+            what = "blank line" if ids.size == 0 else f"session of {ids.size} click"
+            raise ValueError(
+                f"{path}, line {lineno}: {what}; sessions need at least {min_length} clicks"
+            )
+        lengths[lineno - 1] = ids.size
+        chunks.append(ids)
+    return torch.from_numpy(np.concatenate(chunks)), _ptr(torch.from_numpy(lengths))
+
+
+def write_sessions(path: str | os.PathLike, sessions: list[list[int]]) -> None:
+    """Write sessions in the text format read by :func:`read_sessions`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for s in sessions:
+            f.write(" ".join(map(str, s)))
+            f.write("\n")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(
+            f"refusing to load global '{module}.{name}': only lists, tuples and ints are allowed"
+        )
+
+
+def _check_plain(obj: Any, path: Path) -> None:
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif type(value) is not int:
+            raise ValueError(
+                f"{path}: found a {type(value).__name__}; an SR-GNN pickle holds only "
+                "lists, tuples and ints"
+            )
+
+
+def read_srgnn_pickle(path: str | os.PathLike) -> Any:
+    """Read an original SR-GNN pickle (``all_train_seq.txt``, ``train.txt``, ``test.txt``).
+
+    A restricted unpickler admits only lists, tuples and ints: a pickle that
+    refers to any class or function (``os.system``, ...) is refused before
+    anything is executed.
+
+    Returns:
+        The list of sessions (``all_train_seq.txt``) or the pair
+        ``(prefixes, targets)`` (``train.txt``, ``test.txt``).
+
+    Raises:
+        ValueError: the file is not such a pickle; the message names it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pickle not found: {path}")
+    with open(path, "rb") as f:
+        try:
+            obj = _RestrictedUnpickler(f).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
+            raise ValueError(f"{path}: not a safe SR-GNN pickle ({e})") from None
+    _check_plain(obj, path)
+    return obj

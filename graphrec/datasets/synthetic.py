@@ -1,0 +1,152 @@
+"""A synthetic click log with learnable structure: the embedded default dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from graphrec.data.dataset import SessionDataset
+from graphrec.datasets.benchmark import SPLITS, select_sessions, split_sessions
+
+
+def generate_sessions(
+    num_sessions: int = 6000,
+    num_items: int = 1000,
+    num_users: int = 400,
+    num_categories: int = 20,
+    seed: int = 0,
+    mean_length: float = 5.0,
+    max_length: int = 30,
+) -> dict[str, np.ndarray]:
+    """Generate a click log in time order.
+
+    The generating process:
+
+    * items have a category (uniform) and a long-tailed popularity
+      (Zipf-like weights ``1 / rank^1.1``);
+    * every item has 4 favoured successors in its own category (the
+      category-coherent Markov structure SR-GNN and STAMP pick up);
+    * users own several sessions spread over time and a lasting preference for
+      2-3 categories (what DIN/DIEN, AttRec and SDM pick up);
+    * a session starts in one of its user's categories; each next click
+      follows a favoured successor (60%), a popular item of the current
+      category (25%) or a jump to another of the user's categories (15%);
+      lengths are ``2 + Poisson(mean_length - 2)``, at most ``max_length``.
+
+    Returns:
+        A dict with ``items`` (concatenated clicks, ids ``1 .. num_items``),
+        ``ptr`` (session boundaries), ``user`` per session, and
+        ``item_category`` (``[num_items + 1]``, categories ``1 .. num_categories``, 0 for padding).
+    """
+    for name, v in (("num_sessions", num_sessions), ("num_items", num_items)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    if num_users < 1 or num_categories < 1:
+        raise ValueError("num_users and num_categories must be >= 1")
+    if num_items < 4 * num_categories:
+        raise ValueError(f"num_items={num_items} is too small for {num_categories} categories")
+    if mean_length < 2:
+        raise ValueError(f"mean_length must be >= 2, got {mean_length}")
+    rng = np.random.default_rng(seed)
+    category = rng.integers(1, num_categories + 1, size=num_items + 1)  # 0 = padding
+    category[0] = 0
+    popularity = 1.0 / np.arange(1, num_items + 1) ** 1.1
+    weight = np.zeros(num_items + 1)
+    weight[1:] = popularity[rng.permutation(num_items)]
+    members = {c: np.flatnonzero(category == c) for c in range(1, num_categories + 1)}
+    member_p = {c: weight[m] / weight[m].sum() for c, m in members.items() if m.size}
+    successors = np.zeros((num_items + 1, 4), dtype=np.int64)
+    for c, p in member_p.items():
+        successors[members[c]] = rng.choice(members[c], size=(members[c].size, 4), p=p)
+    prefs = rng.dirichlet(np.full(num_categories, 0.3), size=num_users)
+    cats_in_use = np.array(sorted(member_p))
+    prefs = prefs[:, cats_in_use - 1]
+    prefs /= prefs.sum(1, keepdims=True)
+    user_cats = [rng.choice(cats_in_use, size=3, replace=cats_in_use.size < 3, p=p) for p in prefs]
+
+    users = rng.integers(0, num_users, size=num_sessions)
+    lengths = np.minimum(2 + rng.poisson(mean_length - 2, size=num_sessions), max_length)
+    out = np.empty(int(lengths.sum()), dtype=np.int64)
+    pos = 0
+    for s in range(num_sessions):
+        cats = user_cats[users[s]]
+        c = cats[0] if rng.random() < 0.6 else cats[rng.integers(1, 3)]
+        item = rng.choice(members[c], p=member_p[c])
+        out[pos] = item
+        for t in range(1, lengths[s]):
+            r = rng.random()
+            if r < 0.60:
+                item = successors[item, rng.integers(0, 4)]
+            elif r < 0.85:
+                c = category[item]
+                item = rng.choice(members[c], p=member_p[c])
+            else:
+                c = cats[rng.integers(0, 3)]
+                item = rng.choice(members[c], p=member_p[c])
+            out[pos + t] = item
+        pos += lengths[s]
+    return {
+        "items": out,
+        "ptr": np.concatenate([[0], np.cumsum(lengths)]),
+        "user": users,
+        "item_category": category,
+    }
+
+
+def synthetic(
+    num_sessions: int = 6000,
+    num_items: int = 1000,
+    num_users: int = 400,
+    num_categories: int = 20,
+    seed: int = 0,
+    split: str = "train",
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    weighting: str = "binary",
+    max_length: int | None = None,
+) -> SessionDataset:
+    """The embedded synthetic dataset, split like the benchmarks.
+
+    Sessions are generated in time order by :func:`generate_sessions`
+    (deterministic for a ``seed``). The last ``test_fraction`` of them form the
+    test split; of the rest, the last ``valid_fraction`` the validation split.
+    Samples are prefix-augmented like the benchmarks and carry ``user`` and
+    per-node ``category`` (categories are numbered from 1; 0 = padding).
+
+    Args:
+        num_sessions (int): sessions in the log. (default: ``6000``)
+        num_items (int): catalogue size. (default: ``1000``)
+        num_users (int): users. (default: ``400``)
+        num_categories (int): item categories. (default: ``20``)
+        seed (int): random seed. (default: ``0``)
+        split (str): ``"train"``, ``"valid"`` or ``"test"``. (default: ``"train"``)
+        valid_fraction (float): share of the non-test sessions used for
+            validation. (default: ``0.1``)
+        test_fraction (float): share of all sessions used for test. (default: ``0.1``)
+        weighting (str): edge weighting. (default: ``"binary"``)
+        max_length (int, optional): keep the most recent clicks of each input.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    log = generate_sessions(num_sessions, num_items, num_users, num_categories, seed)
+    items, ptr = torch.from_numpy(log["items"]), torch.from_numpy(log["ptr"])
+    users = torch.from_numpy(log["user"])
+    num_test = int(num_sessions * test_fraction)
+    if split == "test":
+        index = torch.arange(num_sessions - num_test, num_sessions)
+    else:
+        train_idx, valid_idx = split_sessions(num_sessions - num_test, valid_fraction)
+        index = train_idx if split == "train" else valid_idx
+    sel_items, sel_ptr = select_sessions(items, ptr, index)
+    return SessionDataset.from_sessions(
+        sel_items,
+        sel_ptr,
+        num_items,
+        weighting=weighting,
+        max_length=max_length,
+        session_user=users[index],
+        item_category=torch.from_numpy(log["item_category"]),
+        name=f"synthetic/{split}",
+    )

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from graphrec.datasets import generate_sessions, synthetic
+
+
+def test_deterministic_and_sized():
+    a = generate_sessions(num_sessions=300, num_items=200, num_users=50, num_categories=5, seed=3)
+    b = generate_sessions(num_sessions=300, num_items=200, num_users=50, num_categories=5, seed=3)
+    c = generate_sessions(num_sessions=300, num_items=200, num_users=50, num_categories=5, seed=4)
+    assert all((a[k] == b[k]).all() for k in a)
+    assert not (a["items"][:50] == c["items"][:50]).all()
+    assert len(a["ptr"]) == 301 and a["items"].min() >= 1 and a["items"].max() <= 200
+    assert (a["ptr"][1:] - a["ptr"][:-1]).min() >= 2
+    assert a["item_category"][0] == 0 and set(a["item_category"][1:]) <= set(range(1, 6))
+
+
+def test_structure_is_learnable():
+    log = generate_sessions(num_sessions=2000, num_items=300, num_categories=10, seed=0)
+    items, ptr, cat = log["items"], log["ptr"], log["item_category"]
+    starts = set(ptr[:-1].tolist())
+    pairs = [(items[t], items[t + 1]) for t in range(len(items) - 1) if t + 1 not in starts]
+    same_cat = sum(cat[u] == cat[v] for u, v in pairs) / len(pairs)
+    assert same_cat > 0.8  # random pairs would share a category 10% of the time
+    counts = torch.bincount(torch.from_numpy(items), minlength=301)[1:].sort(descending=True)
+    assert counts.values[:30].sum() > 0.3 * counts.values.sum()  # long tail
+
+
+def test_splits_carry_side_information():
+    train = synthetic(num_sessions=500, num_items=200, num_users=40, num_categories=5)
+    valid = synthetic(
+        num_sessions=500, num_items=200, num_users=40, num_categories=5, split="valid"
+    )
+    test = synthetic(num_sessions=500, num_items=200, num_users=40, num_categories=5, split="test")
+    assert train.sessions[1].numel() - 1 == 405  # (500 - 50 test) * 0.9
+    assert valid.sessions[1].numel() - 1 == 45 and test.sessions[1].numel() - 1 == 50
+    batch = train.batch([0, 1, 2])
+    assert batch.user.shape == (3,) and batch.category.shape == batch.x.shape
+    assert torch.equal(batch.category, train.item_category[batch.x])
+    assert train.num_items == 200
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_sessions"):
+        generate_sessions(num_sessions=0)
+    with pytest.raises(ValueError, match="split must be one of"):
+        synthetic(split="all")
