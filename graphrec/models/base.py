@@ -1,0 +1,165 @@
+"""What every graphrec model shares: loss, scoring and top-K recommendation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphrec.data import SessionBatch, collate, session_graph
+from graphrec.nn.functional import full_softmax_cross_entropy
+
+
+class SessionRecommender(nn.Module):
+    r"""Base class of all graphrec models.
+
+    A model reads a :class:`graphrec.data.SessionBatch` and scores items for
+    the next click. Subclasses implement :meth:`score` (ranking models, such
+    as DIN and DIEN, score (session, candidate) pairs) or, for retrieval
+    models (SR-GNN, STAMP, AttRec, SDM), derive from
+    :class:`RetrievalRecommender` and implement :meth:`session_embedding`.
+
+    Scores always follow one convention: ``scores[:, i]`` is the score of item
+    ``i``; column 0 (padding) is :math:`-\infty` and never ranked.
+
+    The model keeps the catalogue's original item ids (buffer ``item_ids``,
+    set with :meth:`set_item_ids`), so that :meth:`recommend` speaks the ids
+    of the user's files and a checkpoint is self-contained.
+
+    Args:
+        num_items (int): the number of real items (ids ``1 .. num_items``).
+    """
+
+    def __init__(self, num_items: int) -> None:
+        super().__init__()
+        if num_items < 1:
+            raise ValueError(f"num_items must be >= 1, got {num_items}")
+        self.num_items = num_items
+        self.register_buffer("item_ids", torch.arange(num_items + 1), persistent=True)
+
+    def set_item_ids(self, item_ids: Tensor) -> None:
+        """Store the original id of every compact item id (entry 0 = padding)."""
+        item_ids = torch.as_tensor(item_ids, dtype=torch.long)
+        if item_ids.shape != (self.num_items + 1,):
+            raise ValueError(
+                f"item_ids must have {self.num_items + 1} entries, got {tuple(item_ids.shape)}"
+            )
+        self.item_ids.copy_(item_ids)
+
+    # -- to implement --------------------------------------------------------
+    def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
+        """Scores of the next item.
+
+        Args:
+            batch (SessionBatch): ``B`` sessions.
+            candidates (LongTensor [B, C], optional): item ids to score per
+                session. When omitted, every item is scored.
+
+        Returns:
+            ``[B, num_items + 1]`` scores (column 0 is ``-inf``), or ``[B, C]``
+            scores of the candidates.
+        """
+        raise NotImplementedError  # abstract
+
+    # -- shared ---------------------------------------------------------------
+    def loss(self, batch: SessionBatch) -> Tensor:
+        """Cross-entropy of the next item over the full catalogue."""
+        scores = self.score(batch)
+        return F.cross_entropy(scores[:, 1:], batch.y - 1)
+
+    def encode_items(self, ids: Sequence[int] | Tensor) -> Tensor:
+        """Original item ids -> compact ids; an unknown id raises ``ValueError``."""
+        ids = torch.as_tensor(ids, dtype=torch.long, device=self.item_ids.device)
+        table = self.item_ids[1:]
+        pos = torch.searchsorted(table, ids).clamp(max=table.numel() - 1)
+        unknown = table[pos] != ids
+        if bool(unknown.any()):
+            raise ValueError(f"unknown item id(s) {ids[unknown].unique()[:10].tolist()}")
+        return pos + 1
+
+    @torch.no_grad()
+    def recommend(
+        self,
+        sessions: Sequence[Sequence[int]],
+        k: int = 20,
+        exclude_seen: bool = False,
+        return_scores: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Top-``k`` next items for sessions given in original item ids.
+
+        Args:
+            sessions: one list of original item ids per session, in click order.
+            k (int): how many items to return. (default: ``20``)
+            exclude_seen (bool): never recommend an item already in the
+                session. (default: ``False``)
+            return_scores (bool): also return the scores. (default: ``False``)
+
+        Returns:
+            LongTensor ``[S, k]`` of original item ids, best first (and the
+            ``[S, k]`` scores when ``return_scores``).
+        """
+        if not 1 <= k <= self.num_items:
+            raise ValueError(f"k must lie in 1..{self.num_items}, got {k}")
+        if len(sessions) == 0:
+            raise ValueError("recommend() needs at least one session")
+        was_training = self.training
+        self.eval()
+        device = self.item_ids.device
+        graphs = []
+        for n, s in enumerate(sessions):
+            if len(s) == 0:
+                raise ValueError(f"session {n} is empty")
+            try:
+                compact = self.encode_items(list(s))
+            except ValueError as e:
+                raise ValueError(f"session {n}: {e}") from None
+            graphs.append(session_graph(compact.cpu()))
+        batch = collate(graphs).to(device)
+        scores = self.score(batch)
+        if exclude_seen:
+            seen_session = batch.batch
+            scores[seen_session, batch.x] = float("-inf")
+        top_scores, top = scores.topk(k, dim=1)
+        self.train(was_training)
+        items = self.item_ids[top]
+        return (items, top_scores) if return_scores else items
+
+
+class RetrievalRecommender(SessionRecommender):
+    r"""A model that embeds a session and scores items by inner product.
+
+    .. math::
+        \hat{y}_i = \mathbf{s}^\top \mathbf{v}_i
+
+    Subclasses implement :meth:`session_embedding` and keep their item table
+    in ``self.item_embedding`` (an :class:`torch.nn.Embedding` of
+    ``num_items + 1`` rows whose row 0 is the padding item, kept at zero).
+    The loss is the exact full-catalogue cross-entropy, fused
+    (:func:`graphrec.nn.functional.full_softmax_cross_entropy`).
+    """
+
+    item_embedding: nn.Embedding
+
+    def session_embedding(self, batch: SessionBatch) -> Tensor:
+        """``[B, d]`` session representations."""
+        raise NotImplementedError  # abstract
+
+    def item_vectors(self) -> Tensor:
+        """``[num_items + 1, d]``: the vectors sessions are scored against."""
+        return self.item_embedding.weight
+
+    def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
+        s = self.session_embedding(batch)
+        items = self.item_vectors()
+        if candidates is not None:
+            return torch.einsum("bd,bcd->bc", s, items[candidates])
+        scores = s @ items.t()
+        scores[:, 0] = float("-inf")
+        return scores
+
+    def loss(self, batch: SessionBatch) -> Tensor:
+        return full_softmax_cross_entropy(
+            self.session_embedding(batch), self.item_vectors(), batch.y
+        )

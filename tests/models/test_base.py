@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from graphrec import SRGNN
+from graphrec.data import collate, session_graph
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    m = SRGNN(5, hidden_channels=8)
+    m.set_item_ids(torch.tensor([0, 11, 22, 33, 44, 55]))
+    return m
+
+
+def test_recommend_returns_original_ids(model):
+    top = model.recommend([[22, 33], [55]], k=5)
+    assert top.shape == (2, 5)
+    assert sorted(top[0].tolist()) == [11, 22, 33, 44, 55]
+    scores = model.score(collate([session_graph([2, 3]), session_graph([5])]))
+    expected = model.item_ids[scores.topk(5, dim=1).indices]
+    assert torch.equal(top, expected)
+
+
+def test_recommend_exclude_seen(model):
+    top, scores = model.recommend([[22, 33, 22]], k=3, exclude_seen=True, return_scores=True)
+    assert set(top[0].tolist()) == {11, 44, 55}
+    assert (scores[0, :-1] >= scores[0, 1:]).all()
+
+
+def test_recommend_errors(model):
+    with pytest.raises(ValueError, match=r"session 1: unknown item id\(s\) \[99\]"):
+        model.recommend([[22], [99]], k=3)
+    with pytest.raises(ValueError, match=r"k must lie in 1\.\.5"):
+        model.recommend([[22]], k=6)
+    with pytest.raises(ValueError, match="session 0 is empty"):
+        model.recommend([[]], k=3)
+    with pytest.raises(ValueError, match="item_ids must have 6 entries"):
+        model.set_item_ids(torch.arange(5))
+
+
+def test_candidate_scores_match_full_scores(model):
+    batch = collate([session_graph([1, 2]), session_graph([4, 4, 3])])
+    full = model.score(batch)
+    cand = torch.tensor([[5, 1, 2], [3, 3, 4]])
+    assert torch.allclose(model.score(batch, cand), full.gather(1, cand), atol=1e-6)
