@@ -1,17 +1,26 @@
 """graphrec: graph-native session-based and sequential recommendation on PyG."""
 
-from graphrec import data, datasets, models, nn
-from graphrec.models import SRGNN, RetrievalRecommender, SessionRecommender
+from graphrec import data, datasets, evaluation, models, nn
+from graphrec.models import (
+    SRGNN,
+    Popularity,
+    RetrievalRecommender,
+    SessionPopularity,
+    SessionRecommender,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SRGNN",
+    "Popularity",
     "RetrievalRecommender",
+    "SessionPopularity",
     "SessionRecommender",
     "__version__",
     "data",
     "datasets",
+    "evaluation",
     "models",
     "nn",
 ]

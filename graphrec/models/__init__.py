@@ -1,6 +1,7 @@
 """The session-based and sequential recommenders."""
 
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
+from graphrec.models.popularity import Popularity, SessionPopularity
 from graphrec.models.srgnn import SRGNN
 
-__all__ = ["SRGNN", "RetrievalRecommender", "SessionRecommender"]
+__all__ = ["SRGNN", "Popularity", "RetrievalRecommender", "SessionPopularity", "SessionRecommender"]

@@ -1,0 +1,148 @@
+"""Running models through the one evaluator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from graphrec.data import SessionDataset, build_session_graphs
+from graphrec.data.graph import _ptr
+from graphrec.evaluation.metrics import Evaluator, MultiTargetEvaluator
+from graphrec.evaluation.retrieval import FaissRetriever
+from graphrec.models.base import RetrievalRecommender, SessionRecommender
+
+
+@torch.no_grad()
+def evaluate(
+    model: SessionRecommender,
+    dataset: SessionDataset,
+    ks: Iterable[int] = (5, 10, 20),
+    batch_size: int = 100,
+    retriever: FaissRetriever | None = None,
+    candidates: Tensor | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Next-item metrics of ``model`` on every sample of ``dataset``.
+
+    By default every item of the catalogue is ranked (full ranking), one
+    ``batch_size x (num_items + 1)`` score block at a time, so memory stays
+    bounded whatever the size of the test set.
+
+    Args:
+        model: any graphrec model.
+        dataset: the samples (e.g. ``load_benchmark(..., split="test")``).
+        ks: cut-offs. (default: ``(5, 10, 20)``)
+        batch_size (int): sessions scored at once; 100 keeps each score block
+            small enough to be reused by the allocator. (default: ``100``)
+        retriever (FaissRetriever, optional): rank with a faiss index over the
+            item vectors instead of the exact torch scores (retrieval models).
+        candidates (LongTensor [len(dataset), C], optional): rank only these
+            items per sample (ranking / re-ranking); a target missing from its
+            candidates counts as a miss.
+        device: where to run the model (default: where its parameters are).
+
+    Returns:
+        ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``.
+    """
+    ks = tuple(ks)
+    if retriever is not None and not isinstance(model, RetrievalRecommender):
+        raise TypeError(f"a faiss retriever needs a retrieval model, got {type(model).__name__}")
+    if candidates is not None and candidates.size(0) != len(dataset):
+        raise ValueError(f"candidates has {candidates.size(0)} rows for {len(dataset)} samples")
+    device = torch.device(device) if device is not None else model.item_ids.device
+    evaluator = Evaluator(ks, num_items=model.num_items)
+    was_training = model.training
+    model.eval()
+    order = torch.arange(len(dataset))
+    for start in range(0, len(dataset), batch_size):
+        index = order[start : start + batch_size]
+        batch = dataset.batch(index).to(device)
+        if retriever is not None:
+            top, _ = retriever.search(model.session_embedding(batch), max(ks))
+            evaluator.update_topk(top, batch.y.cpu())
+        elif candidates is not None:
+            cand = candidates[index].to(device)
+            evaluator.update_candidates(model.score(batch, cand), cand, batch.y)
+        else:
+            evaluator.update(model.score(batch), batch.y)
+    model.train(was_training)
+    return evaluator.compute()
+
+
+def split_for_multi_target(
+    dataset: SessionDataset, fraction: float = 0.8
+) -> tuple[SessionDataset, Tensor]:
+    """Inputs and held-out items of the multi-target protocol.
+
+    Every full session of ``dataset`` (length ``n >= 2``) is cut after its
+    first ``max(1, int(n * fraction))`` clicks; the input is that prefix and
+    the targets are the distinct items of the rest, in order of appearance.
+
+    Returns:
+        A dataset of the inputs (``y`` = first held-out item) and a LongTensor
+        ``[S, M]`` of held-out items padded with 0.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+    if dataset.sessions is None:
+        raise ValueError(f"{dataset.name} does not keep its full sessions")
+    items, ptr = dataset.sessions
+    lengths = ptr.diff()
+    if bool((lengths < 2).any()):
+        raise ValueError("the multi-target protocol needs sessions of at least 2 clicks")
+    cut = (lengths.double() * fraction).long().clamp(min=1, max=None)
+    cut = torch.minimum(cut, lengths - 1)
+    session_of_click = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
+    within = torch.arange(items.numel()) - ptr[:-1][session_of_click]
+    is_input = within < cut[session_of_click]
+    graphs = build_session_graphs(items[is_input], cut)
+    # held-out: distinct items after the cut, first appearance first
+    rest_items, rest_session = items[~is_input], session_of_click[~is_input]
+    stride = dataset.num_items + 1
+    key = rest_session * stride + rest_items
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    first = torch.full((uniq.numel(),), key.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(key.numel()), reduce="amin")
+    first = first.sort().values
+    sess, item = rest_session[first], rest_items[first]
+    counts = torch.bincount(sess, minlength=lengths.numel())
+    col = torch.arange(sess.numel()) - _ptr(counts)[:-1][sess]
+    targets = torch.zeros(lengths.numel(), int(counts.max()), dtype=torch.long)
+    targets[sess, col] = item
+    inputs = SessionDataset(
+        graphs,
+        targets[:, 0].clone(),
+        dataset.num_items,
+        item_ids=dataset.item_ids,
+        item_category=dataset.item_category,
+        name=f"{dataset.name}/multi-target",
+    )
+    return inputs, targets
+
+
+@torch.no_grad()
+def evaluate_multi_target(
+    model: SessionRecommender,
+    dataset: SessionDataset,
+    ks: Iterable[int] = (5, 10, 20),
+    fraction: float = 0.8,
+    batch_size: int = 100,
+) -> dict[str, float]:
+    """Recall@K, HR@K and NDCG@K of predicting the rest of each session.
+
+    See :func:`split_for_multi_target` for the protocol.
+    """
+    ks = tuple(ks)
+    inputs, targets = split_for_multi_target(dataset, fraction)
+    evaluator = MultiTargetEvaluator(ks)
+    device = model.item_ids.device
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(inputs), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(inputs)))
+        scores = model.score(inputs.batch(index).to(device))
+        evaluator.update(scores.topk(max(ks), dim=1).indices, targets[index])
+    model.train(was_training)
+    return evaluator.compute()

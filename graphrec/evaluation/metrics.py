@@ -1,0 +1,227 @@
+"""Ranking metrics: one stateful accumulator for every model and protocol."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+METRICS = ("hr", "mrr", "ndcg")
+_NAMES = {"hr": "HR", "mrr": "MRR", "ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
+
+
+def rank_of_target(scores: Tensor, target: Tensor) -> Tensor:
+    """``1 +`` the number of items scored strictly higher than the target.
+
+    Ties are resolved in the target's favour (an item with the same score does
+    not push it down); with real-valued scores ties practically never occur.
+    ``-inf`` (padding, excluded items) never outranks anything finite.
+    """
+    target_score = scores.gather(1, target.view(-1, 1))
+    return (scores > target_score).sum(dim=1) + 1
+
+
+class Evaluator:
+    r"""Accumulates HR@K, MRR@K, NDCG@K and catalogue coverage@K.
+
+    With one target per sample of rank :math:`r` (1 = best):
+
+    .. math::
+        \mathrm{HR@K} = [r \le K], \quad
+        \mathrm{MRR@K} = \frac{[r \le K]}{r}, \quad
+        \mathrm{NDCG@K} = \frac{[r \le K]}{\log_2(r + 1)}
+
+    averaged over samples. HR@K is what the SR-GNN paper calls "P@20"; with a
+    single target it equals Recall@K (precision@K would divide by K).
+    Coverage@K is the share of the catalogue that appears in at least one
+    top-K list. All values are fractions in [0, 1]; :func:`format_table`
+    prints percentages.
+
+    Feed it ranks (:meth:`update_ranks`), full score matrices
+    (:meth:`update`), candidate scores (:meth:`update_candidates`) or top-K
+    lists (:meth:`update_topk`); all paths meet in the same counters.
+
+    Args:
+        ks (tuple of int): cut-offs. (default: ``(5, 10, 20)``)
+        metrics (tuple of str): any of ``"hr"``, ``"mrr"``, ``"ndcg"``.
+            (default: all three)
+        num_items (int, optional): catalogue size, needed for coverage.
+    """
+
+    def __init__(
+        self,
+        ks: Iterable[int] = (5, 10, 20),
+        metrics: Iterable[str] = METRICS,
+        num_items: int | None = None,
+    ) -> None:
+        self.ks = tuple(sorted(set(int(k) for k in ks)))
+        if not self.ks or self.ks[0] < 1:
+            raise ValueError(f"ks must be positive integers, got {ks}")
+        self.metrics = tuple(metrics)
+        unknown = set(self.metrics) - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {METRICS}")
+        self.num_items = num_items
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self._sums = {(m, k): 0.0 for m in self.metrics for k in self.ks}
+        self._seen = (
+            None
+            if self.num_items is None
+            else {k: torch.zeros(self.num_items + 1, dtype=torch.bool) for k in self.ks}
+        )
+
+    # -- updates ----------------------------------------------------------------
+    def update_ranks(self, ranks: Tensor) -> None:
+        """Add samples by the rank of their target (``inf`` for a miss)."""
+        ranks = ranks.double().cpu()
+        self.count += ranks.numel()
+        for k in self.ks:
+            hit = ranks <= k
+            for m in self.metrics:
+                if m == "hr":
+                    value = hit.sum()
+                elif m == "mrr":
+                    value = (1.0 / ranks[hit]).sum()
+                else:
+                    value = (1.0 / torch.log2(ranks[hit] + 1)).sum()
+                self._sums[(m, k)] += float(value)
+
+    def update(self, scores: Tensor, target: Tensor) -> None:
+        """Add samples from full score matrices ``[B, num_items + 1]``.
+
+        Only ranks up to ``max(ks)`` matter to the metrics, so they are read
+        off the top-``max(ks)`` values: when the target's score is at least the
+        ``K``-th best value, every item scored strictly higher than the target
+        is in the top-``K`` list, and counting those gives the exact rank of
+        :func:`rank_of_target`; otherwise ``K`` items beat the target and it is
+        a miss at every cut-off. One ``topk`` pass instead of a comparison over
+        the whole catalogue.
+        """
+        k = min(self.ks[-1], scores.size(1))
+        top_values, top = scores.topk(k, dim=1)
+        target_score = scores.gather(1, target.view(-1, 1))
+        ranks = (top_values > target_score).sum(dim=1).double() + 1
+        missed = target_score.squeeze(1) < top_values[:, -1]
+        ranks[missed] = math.inf
+        self.update_ranks(ranks)
+        if self._seen is not None:
+            self._mark_seen(top)
+
+    def update_topk(self, top: Tensor, target: Tensor) -> None:
+        """Add samples from top-K item lists ``[B, K]`` (K >= max of ``ks``)."""
+        if top.size(1) < self.ks[-1]:
+            raise ValueError(f"top-K lists of {top.size(1)} items; need {self.ks[-1]}")
+        match = top == target.view(-1, 1)
+        pos = match.float().argmax(dim=1) + 1
+        ranks = torch.where(match.any(dim=1), pos.double(), torch.tensor(math.inf))
+        self.update_ranks(ranks)
+        if self._seen is not None:
+            self._mark_seen(top)
+
+    def update_candidates(self, scores: Tensor, candidates: Tensor, target: Tensor) -> None:
+        """Add samples ranked among per-session candidates.
+
+        Args:
+            scores (Tensor [B, C]): the scores of the candidates.
+            candidates (LongTensor [B, C]): the candidate item ids.
+            target (LongTensor [B]): the true next items. A target that is not
+                among its candidates counts as a miss at every K.
+        """
+        is_target = candidates == target.view(-1, 1)
+        present = is_target.any(dim=1)
+        target_score = torch.where(is_target, scores, torch.full_like(scores, -math.inf))
+        target_score = target_score.amax(dim=1, keepdim=True)
+        ranks = (scores > target_score).sum(dim=1).double() + 1
+        self.update_ranks(torch.where(present, ranks, torch.tensor(math.inf, dtype=ranks.dtype)))
+        if self._seen is not None:
+            k = min(self.ks[-1], scores.size(1))
+            self._mark_seen(candidates.gather(1, scores.topk(k, dim=1).indices))
+
+    def _mark_seen(self, top: Tensor) -> None:
+        top = top.cpu()
+        for k in self.ks:
+            self._seen[k][top[:, :k].reshape(-1)] = True
+
+    # -- results ----------------------------------------------------------------
+    def compute(self) -> dict[str, float]:
+        """``{"HR@20": ..., "MRR@20": ..., "NDCG@20": ..., "Coverage@20": ...}``."""
+        if self.count == 0:
+            raise ValueError("no samples were added to the evaluator")
+        out = {}
+        for k in self.ks:
+            for m in self.metrics:
+                out[f"{_NAMES[m]}@{k}"] = self._sums[(m, k)] / self.count
+            if self._seen is not None:
+                out[f"Coverage@{k}"] = float(self._seen[k][1:].float().mean())
+        return out
+
+
+class MultiTargetEvaluator:
+    r"""Metrics for several held-out items per sample.
+
+    With :math:`T` the held-out items and :math:`L_K` the top-K list:
+    Recall@K :math:`= |L_K \cap T| / |T|`, HR@K :math:`= [L_K \cap T \neq \emptyset]`,
+    and NDCG@K with binary relevance, normalised by the best possible DCG.
+
+    Args:
+        ks (tuple of int): cut-offs. (default: ``(5, 10, 20)``)
+    """
+
+    def __init__(self, ks: Iterable[int] = (5, 10, 20)) -> None:
+        self.ks = tuple(sorted(set(int(k) for k in ks)))
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self._sums = {(m, k): 0.0 for m in ("recall", "hr", "ndcg") for k in self.ks}
+
+    def update(self, top: Tensor, targets: Tensor) -> None:
+        """Add samples.
+
+        Args:
+            top (LongTensor [B, K]): ranked item lists, K >= max of ``ks``.
+            targets (LongTensor [B, M]): held-out items, padded with 0.
+        """
+        top, targets = top.cpu(), targets.cpu()
+        valid = targets > 0
+        num_targets = valid.sum(dim=1).double()
+        if bool((num_targets == 0).any()):
+            raise ValueError("every sample needs at least one held-out item")
+        relevant = (top.unsqueeze(2) == targets.unsqueeze(1)).logical_and(valid.unsqueeze(1))
+        relevant = relevant.any(dim=2).double()  # [B, K]
+        discount = 1.0 / torch.log2(torch.arange(2, top.size(1) + 2, dtype=torch.double))
+        self.count += top.size(0)
+        for k in self.ks:
+            hits = relevant[:, :k].sum(dim=1)
+            self._sums[("recall", k)] += float((hits / num_targets).sum())
+            self._sums[("hr", k)] += float((hits > 0).sum())
+            dcg = (relevant[:, :k] * discount[:k]).sum(dim=1)
+            ideal = torch.cumsum(discount[:k], 0)[num_targets.clamp(max=k).long() - 1]
+            self._sums[("ndcg", k)] += float((dcg / ideal).sum())
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise ValueError("no samples were added to the evaluator")
+        return {f"{_NAMES[m]}@{k}": v / self.count for (m, k), v in self._sums.items()}
+
+
+def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> str:
+    """A plain-text table, one row per model, one column per metric."""
+    columns: list[str] = []
+    for row in results.values():
+        columns += [c for c in row if c not in columns]
+    width = max(len(name) for name in results) + 2
+    head = "model".ljust(width) + "".join(f"{c:>13}" for c in columns)
+    lines = [head, "-" * len(head)]
+    for name, row in results.items():
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            cells.append(f"{'-':>13}" if v is None else f"{v * (100 if percent else 1):>13.2f}")
+        lines.append(name.ljust(width) + "".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from graphrec import SRGNN, Popularity, SessionPopularity
+from graphrec.data import SessionDataset, sessions_from_lists
+from graphrec.datasets import synthetic
+from graphrec.evaluation import (
+    Evaluator,
+    FaissRetriever,
+    evaluate,
+    evaluate_multi_target,
+    split_for_multi_target,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    kw = dict(num_sessions=400, num_items=120, num_users=30, num_categories=6)
+    return synthetic(**kw, split="train"), synthetic(**kw, split="test")
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    torch.manual_seed(0)
+    return SRGNN(data[0].num_items, hidden_channels=16)
+
+
+def test_evaluate_equals_manual_full_ranking(data, model):
+    _, test = data
+    got = evaluate(model, test, ks=(5, 20), batch_size=37)
+    ev = Evaluator(ks=(5, 20), num_items=test.num_items)
+    with torch.no_grad():
+        ev.update(model.score(test.batch(torch.arange(len(test)))), test.y)
+    assert got == pytest.approx(ev.compute())
+
+
+def test_faiss_flat_equals_torch_topk(data, model):
+    _, test = data
+    batch = test.batch(torch.arange(50))
+    with torch.no_grad():
+        emb = model.session_embedding(batch)
+        exact = model.score(batch).topk(20, dim=1).indices
+    retriever = FaissRetriever(model.item_vectors())
+    top, _ = retriever.search(emb, 20)
+    assert torch.equal(top, exact)
+    full = evaluate(model, test, ks=(20,))
+    via_faiss = evaluate(model, test, ks=(20,), retriever=retriever)
+    assert via_faiss == pytest.approx(full, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_report_recall(data, model, kind):
+    _, test = data
+    with torch.no_grad():
+        emb = model.session_embedding(test.batch(torch.arange(100)))
+    retriever = FaissRetriever(model.item_vectors(), kind=kind, nlist=8, nprobe=8)
+    recall = retriever.recall_vs_exact(emb, model.item_vectors(), k=10)
+    assert 0.8 <= recall <= 1.0
+    top, _ = retriever.search(emb, 10)
+    assert top.min() >= 1 and top.max() <= model.num_items
+
+
+def test_candidates(data, model):
+    _, test = data
+    n = len(test)
+    gen = torch.Generator().manual_seed(0)
+    cand = torch.randint(1, test.num_items + 1, (n, 9), generator=gen)
+    cand[: n // 2, 0] = test.y[: n // 2]  # target present for half the samples
+    out = evaluate(model, test, ks=(10,), candidates=cand)
+    assert out["HR@10"] == pytest.approx(float((cand == test.y.view(-1, 1)).any(1).double().mean()))
+
+
+def test_multi_target_split_by_hand():
+    items, ptr = sessions_from_lists([[1, 2, 3, 4, 5], [6, 7], [1, 2, 2, 3, 3]])
+    ds = SessionDataset.from_sessions(items, ptr, 7)
+    inputs, targets = split_for_multi_target(ds, 0.8)
+    # cuts: int(5 * .8) = 4, int(2 * .8) = 1, 4
+    assert [inputs[i].x.tolist() for i in range(3)] == [[1, 2, 3, 4], [6], [1, 2, 3]]
+    assert targets.tolist() == [[5], [7], [3]]
+    inputs, targets = split_for_multi_target(ds, 0.4)
+    assert targets.tolist() == [[3, 4, 5], [7, 0, 0], [2, 3, 0]]
+
+
+def test_multi_target_runs(data, model):
+    out = evaluate_multi_target(model, data[1], ks=(10,))
+    assert set(out) == {"Recall@10", "HR@10", "NDCG@10"}
+    assert 0 <= out["Recall@10"] <= out["HR@10"] <= 1
+
+
+def test_baselines(data):
+    train, test = data
+    counts = train.item_counts()
+    pop = Popularity(counts)
+    batch = test.batch(torch.arange(3))
+    scores = pop.score(batch)
+    assert torch.isneginf(scores[:, 0]).all()
+    assert int(scores[0, 1:].argmax()) + 1 == int(counts[1:].argmax()) + 1
+    spop = SessionPopularity(counts)
+    s = spop.score(batch)
+    clicked = batch.x[batch.alias][batch.click_session() == 0]
+    top = s[0].topk(clicked.unique().numel()).indices
+    assert set(top.tolist()) == set(clicked.tolist())
+    res = evaluate(spop, test)
+    assert res["HR@20"] > evaluate(pop, test)["HR@20"]
+    with pytest.raises(TypeError, match="not trained"):
+        pop.loss(batch)

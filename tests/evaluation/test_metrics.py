@@ -1,0 +1,125 @@
+import math
+
+import pytest
+import torch
+
+from graphrec.evaluation import Evaluator, MultiTargetEvaluator, format_table, rank_of_target
+
+NEG = float("-inf")
+
+
+def test_hand_computed():
+    # items 1..4; column 0 is padding (-inf)
+    scores = torch.tensor(
+        [
+            [NEG, 0.9, 0.1, 0.5, 0.3],  # target 1 -> rank 1
+            [NEG, 0.9, 0.1, 0.5, 0.3],  # target 4 -> rank 3
+            [NEG, 0.2, 0.8, 0.7, 0.1],  # target 1 -> rank 3
+            [NEG, 0.2, 0.8, 0.7, 0.1],  # target 4 -> rank 4
+        ]
+    )
+    target = torch.tensor([1, 4, 1, 4])
+    assert rank_of_target(scores, target).tolist() == [1, 3, 3, 4]
+    ev = Evaluator(ks=(1, 3), num_items=4)
+    ev.update(scores, target)
+    out = ev.compute()
+    assert out["HR@1"] == pytest.approx(1 / 4)
+    assert out["HR@3"] == pytest.approx(3 / 4)
+    assert out["MRR@3"] == pytest.approx((1 + 1 / 3 + 1 / 3) / 4)
+    assert out["NDCG@3"] == pytest.approx((1 + 2 / math.log2(4)) / 4)
+    # top-1 lists: {1, 2}; top-3: {1, 3, 4} and {2, 3, 1}
+    assert out["Coverage@1"] == pytest.approx(2 / 4)
+    assert out["Coverage@3"] == pytest.approx(4 / 4)
+
+
+def test_ties_count_for_the_target():
+    scores = torch.tensor([[NEG, 0.5, 0.5, 0.5]])
+    assert rank_of_target(scores, torch.tensor([3])).tolist() == [1]
+    ev = Evaluator(ks=(1,), metrics=("hr",))
+    ev.update(scores, torch.tensor([3]))
+    assert ev.compute() == {"HR@1": 1.0}
+
+
+def naive(scores, target, ks):
+    out = {}
+    for k in ks:
+        hr = mrr = ndcg = 0.0
+        for row, t in zip(scores.tolist(), target.tolist(), strict=True):
+            rank = 1 + sum(1 for v in row if v > row[t])
+            if rank <= k:
+                hr += 1
+                mrr += 1 / rank
+                ndcg += 1 / math.log2(rank + 1)
+        n = len(target)
+        out.update({f"HR@{k}": hr / n, f"MRR@{k}": mrr / n, f"NDCG@{k}": ndcg / n})
+    return out
+
+
+def test_agrees_with_naive_loop_over_batches():
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(300, 51, generator=gen)
+    scores[:, 0] = NEG
+    scores[:40, 7] = scores[:40, 3]  # some exact ties
+    target = torch.randint(1, 51, (300,), generator=gen)
+    target[:40] = 3
+    ev = Evaluator(ks=(1, 5, 10, 20))
+    for start in range(0, 300, 64):  # several updates accumulate
+        ev.update(scores[start : start + 64], target[start : start + 64])
+    expected = naive(scores, target, (1, 5, 10, 20))
+    got = ev.compute()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_topk_ranks_equal_full_ranks():
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randn(500, 101, generator=gen).round(decimals=1)  # many ties
+    scores[:, 0] = NEG
+    target = torch.randint(1, 101, (500,), generator=gen)
+    full = rank_of_target(scores, target).double()
+    ev_full, ev_top = Evaluator(ks=(5, 20)), Evaluator(ks=(5, 20))
+    ev_full.update_ranks(full)
+    ev_top.update(scores, target)
+    assert ev_full.compute() == pytest.approx(ev_top.compute())
+
+
+def test_update_topk_and_candidates():
+    ev = Evaluator(ks=(2,), metrics=("hr", "mrr"))
+    ev.update_topk(torch.tensor([[3, 1], [2, 4]]), torch.tensor([1, 5]))
+    assert ev.compute() == {"HR@2": 0.5, "MRR@2": 0.25}
+    ev = Evaluator(ks=(1, 2), metrics=("hr",))
+    cand = torch.tensor([[5, 6, 7], [5, 6, 7]])
+    cand_scores = torch.tensor([[0.1, 0.9, 0.5], [0.1, 0.9, 0.5]])
+    ev.update_candidates(cand_scores, cand, torch.tensor([7, 8]))  # 8 is not a candidate
+    assert ev.compute() == {"HR@1": 0.0, "HR@2": 0.5}
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="no samples"):
+        Evaluator().compute()
+    with pytest.raises(ValueError, match="unknown metric"):
+        Evaluator(metrics=("precision",))
+    with pytest.raises(ValueError, match="need 20"):
+        Evaluator().update_topk(torch.ones(2, 5, dtype=torch.long), torch.ones(2, dtype=torch.long))
+
+
+def test_multi_target_hand_computed():
+    ev = MultiTargetEvaluator(ks=(2, 3))
+    top = torch.tensor([[4, 1, 2], [7, 8, 9]])
+    targets = torch.tensor([[1, 2, 0], [5, 0, 0]])  # padded with 0
+    ev.update(top, targets)
+    out = ev.compute()
+    d = [1 / math.log2(i + 2) for i in range(3)]
+    assert out["Recall@2"] == pytest.approx((1 / 2 + 0) / 2)
+    assert out["Recall@3"] == pytest.approx((2 / 2 + 0) / 2)
+    assert out["HR@2"] == pytest.approx(0.5)
+    assert out["NDCG@2"] == pytest.approx((d[1] / (d[0] + d[1])) / 2)
+    assert out["NDCG@3"] == pytest.approx(((d[1] + d[2]) / (d[0] + d[1])) / 2)
+
+
+def test_format_table():
+    text = format_table({"a": {"HR@20": 0.5}, "bb": {"HR@20": 0.25, "MRR@20": 0.1}})
+    lines = text.splitlines()
+    assert "HR@20" in lines[0] and "MRR@20" in lines[0]
+    assert lines[2].split() == ["a", "50.00", "-"]
+    assert lines[3].split() == ["bb", "25.00", "10.00"]
