@@ -49,6 +49,10 @@ class SessionRecommender(nn.Module):
         self.item_ids.copy_(item_ids)
 
     # -- to implement --------------------------------------------------------
+    def config(self) -> dict:
+        """The constructor arguments, as plain values (saved in checkpoints)."""
+        return {"num_items": self.num_items}
+
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
         """Scores of the next item.
 

@@ -26,14 +26,16 @@ class SRGNN(RetrievalRecommender):
             \mathbf{W}_2 \mathbf{v}_t + \mathbf{c}), \qquad
         \mathbf{s}_g = \sum_{t=1}^{n} \alpha_t \mathbf{v}_t
 
-        \mathbf{s}_h &= \mathbf{W}_3 [\mathbf{s}_l ; \mathbf{s}_g], \qquad
+        \mathbf{s}_h &= \mathbf{W}_3 [\mathbf{s}_g ; \mathbf{s}_l], \qquad
         \mathbf{s}_l = \mathbf{v}_n
 
         \hat{\mathbf{z}}_i &= \mathbf{s}_h^\top \mathbf{v}_i
 
-    The sum runs over clicks (a repeated item counts once per click), as in
-    the reference code. Training minimises the cross-entropy of the softmax
-    over the full catalogue.
+    The sum runs over clicks (a repeated item counts once per click), and
+    :math:`\mathbf{W}_3` reads :math:`[\mathbf{s}_g ; \mathbf{s}_l]` (the
+    paper writes the transposed order; the two are equal up to a permutation
+    of :math:`\mathbf{W}_3`), as in the reference code. Training minimises the
+    cross-entropy of the softmax over the full catalogue.
 
     Args:
         num_items (int): the number of real items (ids ``1 .. num_items``).
@@ -97,6 +99,14 @@ class SRGNN(RetrievalRecommender):
         if self.lin_hybrid is None:
             return s_g
         return self.lin_hybrid(torch.cat([s_g, last], dim=-1))
+
+    def config(self) -> dict:
+        return {
+            "num_items": self.num_items,
+            "hidden_channels": self.hidden_channels,
+            "num_layers": self.num_layers,
+            "hybrid": self.hybrid,
+        }
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,63 @@
+"""Checkpoints: plain dicts of tensors and numbers, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.models import build_model
+from graphrec.models.base import SessionRecommender
+
+FORMAT = "graphrec-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used (truncated, foreign, wrong version)."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` atomically: a crash mid-write never leaves a broken file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -> dict[str, Any]:
+    """Read a graphrec checkpoint safely (``torch.load(..., weights_only=True)``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated, not a torch file, not a
+            graphrec checkpoint, or of an unknown version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zips fail in many ways inside torch.load
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint (truncated, or not a torch file): {first}"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a graphrec checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {state.get('version')!r}, this graphrec reads {VERSION}"
+        )
+    return state
+
+
+def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> SessionRecommender:
+    """Rebuild the model saved in a checkpoint, with its weights and item ids."""
+    state = load_checkpoint(path, map_location)
+    model = build_model(state["model"], **state["model_config"])
+    model.load_state_dict(state["model_state"])
+    return model.eval()

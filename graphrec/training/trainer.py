@@ -1,0 +1,331 @@
+"""Training loop with validation-based model selection and exact resumption."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from graphrec.data import SessionDataset, SessionLoader
+from graphrec.evaluation import evaluate
+from graphrec.models import model_name
+from graphrec.models.base import SessionRecommender
+from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("graphrec.training")
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    best_epoch: int | None
+    best_metrics: dict[str, float] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+class Trainer:
+    r"""Trains a graphrec model and selects it on the validation split.
+
+    After :meth:`fit` the model holds the weights of the selected epoch.
+
+    The defaults are the SR-GNN paper's: Adam with learning rate ``1e-3`` and
+    L2 penalty ``1e-5``, the learning rate multiplied by ``0.1`` every 3
+    epochs, batches of 100. After every epoch the model is evaluated on
+    ``valid_data``; the epoch with the best ``monitor`` value is kept
+    (``best.pt``), and training stops after ``patience`` epochs without
+    improvement. The test split is never looked at.
+
+    Everything needed to continue is checkpointed (``last.pt``: model,
+    optimizer, scheduler, RNG state, epoch and step) at the end of every
+    epoch, every ``checkpoint_every`` steps, and when training is interrupted
+    (``KeyboardInterrupt``). ``fit(resume=...)`` continues from it and ends
+    with exactly the weights and metrics of an uninterrupted run: batches
+    depend only on ``seed`` and the epoch.
+
+    Args:
+        model (SessionRecommender): the model; its ``item_ids`` should be set.
+        train_data (SessionDataset): training samples.
+        valid_data (SessionDataset, optional): validation samples. Without
+            them the last epoch is kept and nothing stops early.
+        epochs (int): maximum number of epochs. (default: ``30``)
+        batch_size (int): samples per step. (default: ``100``)
+        lr (float): learning rate. (default: ``1e-3``)
+        weight_decay (float): L2 penalty of Adam. (default: ``1e-5``)
+        lr_step (int): epochs between learning-rate decays. (default: ``3``)
+        lr_gamma (float): decay factor. (default: ``0.1``)
+        patience (int): epochs without improvement before stopping. (default: ``10``)
+        monitor (str): validation metric to maximise. (default: ``"HR@20"``)
+        ks (tuple of int): cut-offs of the validation metrics. (default: ``(5, 10, 20)``)
+        run_dir (str, optional): where checkpoints and ``metrics.jsonl`` go
+            (nothing is written when ``None``).
+        seed (int): seed of the initialisation-independent randomness
+            (batch order, RNG). (default: ``0``)
+        checkpoint_every (int, optional): also checkpoint every this many steps.
+        max_steps_per_epoch (int, optional): cut epochs short (quick runs).
+        progress (bool): show a tqdm bar with loss and throughput. (default: ``True``)
+        run_info (dict, optional): plain values saved in checkpoints and
+            ``config.json`` (e.g. the dataset name), for ``graphrec evaluate``.
+        device (str, optional): where to train (default: the model's device).
+    """
+
+    def __init__(
+        self,
+        model: SessionRecommender,
+        train_data: SessionDataset,
+        valid_data: SessionDataset | None = None,
+        epochs: int = 30,
+        batch_size: int = 100,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        lr_step: int = 3,
+        lr_gamma: float = 0.1,
+        patience: int = 10,
+        monitor: str = "HR@20",
+        ks: Iterable[int] = (5, 10, 20),
+        run_dir: str | os.PathLike | None = None,
+        seed: int = 0,
+        checkpoint_every: int | None = None,
+        max_steps_per_epoch: int | None = None,
+        progress: bool = True,
+        run_info: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if epochs < 1 or patience < 1 or lr_step < 1:
+            raise ValueError("epochs, patience and lr_step must be >= 1")
+        if train_data.num_items != model.num_items:
+            raise ValueError(
+                f"the model has {model.num_items} items, the training data {train_data.num_items}"
+            )
+        self.ks = tuple(ks)
+        valid_keys = {f"{m}@{k}" for m in ("HR", "MRR", "NDCG", "Coverage") for k in self.ks}
+        if monitor not in valid_keys:
+            raise ValueError(f"monitor must be one of {sorted(valid_keys)}, got {monitor!r}")
+        self.device = torch.device(device) if device else model.item_ids.device
+        self.model = model.to(self.device)
+        self.train_data, self.valid_data = train_data, valid_data
+        self.epochs, self.patience, self.monitor = epochs, patience, monitor
+        self.seed = seed
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.max_steps_per_epoch = max_steps_per_epoch
+        self.progress = progress
+        self.run_info = dict(run_info or {})
+        self.hparams = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "lr_step": lr_step,
+            "lr_gamma": lr_gamma,
+            "patience": patience,
+            "monitor": monitor,
+            "ks": list(self.ks),
+            "seed": seed,
+            "max_steps_per_epoch": max_steps_per_epoch,
+        }
+        self.loader = SessionLoader(train_data, batch_size, shuffle=True, seed=seed)
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, lr_step, lr_gamma)
+        # progress through training, saved in checkpoints
+        self.epoch, self.step_in_epoch = 0, 0
+        self.best_value, self.best_epoch, self.best_metrics = -math.inf, None, None
+        self.bad_epochs, self.history = 0, []
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    # -- checkpoints --------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": model_name(self.model),
+            "model_config": self.model.config(),
+            "model_state": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_metrics": self.best_metrics,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "hparams": self.hparams,
+            "run_info": self.run_info,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["model"] != model_name(self.model) or state["model_config"] != self.model.config():
+            raise ValueError(
+                f"checkpoint holds {state['model']}({state['model_config']}), "
+                f"this trainer has {model_name(self.model)}({self.model.config()})"
+            )
+        if state["hparams"]["batch_size"] != self.loader.batch_size:
+            raise ValueError("resuming with another batch size would change the batches")
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_metrics, self.bad_epochs = state["best_metrics"], state["bad_epochs"]
+        self.history = state["history"]
+
+    def _save_last(self) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir / "last.pt", self.state_dict())
+
+    def _save_best(self) -> None:
+        if self.run_dir is None:
+            return
+        state = {
+            "model": model_name(self.model),
+            "model_config": self.model.config(),
+            "model_state": self.model.state_dict(),
+            "epoch": self.epoch,
+            "metrics": self.best_metrics,
+            "hparams": self.hparams,
+            "run_info": self.run_info,
+        }
+        save_checkpoint(self.run_dir / "best.pt", state)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.run_dir is not None:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # -- training -----------------------------------------------------------------
+    def fit(self, resume: str | os.PathLike | bool | None = None) -> TrainResult:
+        """Train until ``epochs`` or early stopping.
+
+        Args:
+            resume: a checkpoint path, or ``True`` for ``<run_dir>/last.pt``.
+        """
+        if resume:
+            path = self.run_dir / "last.pt" if resume is True else Path(resume)
+            if resume is True and self.run_dir is None:
+                raise ValueError("resume=True needs a run_dir")
+            self.load_state_dict(load_checkpoint(path, map_location=str(self.device)))
+            log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
+        else:
+            torch.manual_seed(self.seed)
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config = {
+                "model": model_name(self.model),
+                "model_config": self.model.config(),
+                "hparams": self.hparams,
+                "run_info": self.run_info,
+            }
+            (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        stopped = False
+        try:
+            while self.epoch < self.epochs and not stopped:
+                stats = self._train_epoch()
+                stopped = self._end_epoch(stats)
+        except KeyboardInterrupt:
+            self._save_last()
+            log.warning("interrupted: saved epoch %d step %d", self.epoch, self.step_in_epoch)
+            raise
+        self._restore_best()
+        return TrainResult(self.best_epoch, self.best_metrics, self.history, stopped)
+
+    def _restore_best(self) -> None:
+        """Leave the model with the weights of the selected epoch."""
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        elif self.run_dir is not None and (self.run_dir / "best.pt").is_file():
+            best = load_checkpoint(self.run_dir / "best.pt", map_location=str(self.device))
+            self.model.load_state_dict(best["model_state"])
+
+    def _train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        self.loader.set_epoch(self.epoch)
+        total = len(self.loader)
+        if self.max_steps_per_epoch is not None:
+            total = min(total, self.max_steps_per_epoch)
+        bar = tqdm(
+            total=total,
+            initial=self.step_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{self.epochs}",
+            disable=not self.progress,
+            leave=False,
+        )
+        loss_sum, samples, start = 0.0, 0, time.perf_counter()
+        for batch in self.loader.iter_from(self.step_in_epoch):
+            if self.step_in_epoch >= total:
+                break
+            batch = batch.to(self.device)
+            loss = self._train_step(batch)
+            self.step_in_epoch += 1
+            loss_sum += loss * batch.num_sessions
+            samples += batch.num_sessions
+            rate = samples / (time.perf_counter() - start)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{rate:.0f}", refresh=False)
+            if self.checkpoint_every and self.step_in_epoch % self.checkpoint_every == 0:
+                self._save_last()
+        bar.close()
+        seconds = time.perf_counter() - start
+        return {
+            "loss": loss_sum / max(samples, 1),
+            "samples_per_s": samples / seconds if seconds > 0 else 0.0,
+            "train_seconds": seconds,
+        }
+
+    def _train_step(self, batch) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.model.loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _end_epoch(self, stats: dict[str, float]) -> bool:
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": self.scheduler.get_last_lr()[0]}
+        record.update(stats)
+        improved = True
+        if self.valid_data is not None:
+            start = time.perf_counter()
+            metrics = evaluate(self.model, self.valid_data, ks=self.ks)
+            record["valid_seconds"] = time.perf_counter() - start
+            record["valid"] = metrics
+            value = metrics[self.monitor]
+            improved = value > self.best_value
+            if improved:
+                self.best_value, self.best_metrics = value, metrics
+        self.scheduler.step()
+        if improved:
+            self.best_epoch, self.bad_epochs = self.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        self.epoch += 1
+        self.step_in_epoch = 0
+        record["best_epoch"] = self.best_epoch
+        self._log(record)
+        if improved:
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._save_best()
+        self._save_last()
+        summary = (
+            f"epoch {record['epoch']}: loss {stats['loss']:.4f}, "
+            f"{stats['samples_per_s']:.0f} samples/s"
+        )
+        if "valid" in record:
+            summary += f", valid {self.monitor} {100 * record['valid'][self.monitor]:.2f}"
+        log.info(summary)
+        if self.progress:
+            tqdm.write(summary)
+        return self.valid_data is not None and self.bad_epochs >= self.patience

@@ -1,0 +1,135 @@
+import json
+
+import pytest
+import torch
+
+from graphrec import SRGNN
+from graphrec.datasets import synthetic
+from graphrec.evaluation import evaluate
+from graphrec.training import CheckpointError, Trainer, load_checkpoint, load_model
+
+KW = dict(num_sessions=300, num_items=80, num_users=20, num_categories=4)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic(**KW), synthetic(**KW, split="valid"), synthetic(**KW, split="test")
+
+
+def make_trainer(data, run_dir=None, **kwargs):
+    torch.manual_seed(0)
+    model = SRGNN(data[0].num_items, hidden_channels=8)
+    kwargs.setdefault("epochs", 3)
+    return Trainer(
+        model, data[0], data[1], batch_size=32, lr=0.01, lr_step=2, run_dir=run_dir,
+        progress=False, **kwargs,
+    )  # fmt: skip
+
+
+def test_fit_logs_and_checkpoints(data, tmp_path):
+    trainer = make_trainer(data, tmp_path)
+    result = trainer.fit()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    assert lines[0]["lr"] == 0.01 and lines[2]["lr"] == pytest.approx(0.001)
+    assert all("HR@20" in r["valid"] and r["samples_per_s"] > 0 for r in lines)
+    assert result.best_epoch == max(lines, key=lambda r: r["valid"]["HR@20"])["epoch"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"] == "srgnn" and config["hparams"]["batch_size"] == 32
+    # the model ends with the selected weights, which best.pt holds too
+    best = load_model(tmp_path / "best.pt")
+    assert torch.equal(best.item_embedding.weight, trainer.model.item_embedding.weight)
+    assert evaluate(best, data[1]) == pytest.approx(result.best_metrics)
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 3 and last["step_in_epoch"] == 0
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupt_mid_epoch_and_resume_equals_uninterrupted(data, tmp_path):
+    reference = make_trainer(data, tmp_path / "ref").fit()
+    ref_weights = load_model(tmp_path / "ref" / "last.pt").state_dict()
+
+    trainer = make_trainer(data, tmp_path / "run")
+    steps_per_epoch = len(trainer.loader)
+    calls = {"n": 0}
+    original = trainer._train_step
+
+    def flaky(batch):
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch + 3:  # in the middle of epoch 2
+            raise KeyboardInterrupt
+        return original(batch)
+
+    trainer._train_step = flaky
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert saved["epoch"] == 1 and saved["step_in_epoch"] == 2
+
+    resumed = make_trainer(data, tmp_path / "run").fit(resume=True)
+    assert resumed.best_epoch == reference.best_epoch
+    assert resumed.best_metrics == reference.best_metrics
+    assert [r["valid"] for r in resumed.history] == [r["valid"] for r in reference.history]
+    final = load_model(tmp_path / "run" / "last.pt").state_dict()
+    for key, value in ref_weights.items():
+        assert torch.equal(final[key], value), key
+
+
+def test_crash_between_checkpoints_resumes_from_last_epoch(data, tmp_path):
+    reference = make_trainer(data, tmp_path / "ref").fit()
+    trainer = make_trainer(data, tmp_path / "run")
+    original, calls = trainer._train_step, {"n": 0}
+
+    def crash(batch):
+        calls["n"] += 1
+        if calls["n"] == 2 * len(trainer.loader) + 1:  # first step of epoch 3
+            raise Interrupt("power cut")
+        return original(batch)
+
+    trainer._train_step = crash
+    with pytest.raises(Interrupt):
+        trainer.fit()
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
+    resumed = make_trainer(data, tmp_path / "run").fit(resume=tmp_path / "run" / "last.pt")
+    assert resumed.best_metrics == reference.best_metrics
+
+
+def test_early_stopping(data):
+    trainer = make_trainer(data, epochs=50, patience=1)
+    trainer.optimizer.param_groups[0]["lr"] = 0.0  # nothing improves after epoch 1
+    trainer.scheduler.base_lrs = [0.0]
+    result = trainer.fit()
+    assert result.stopped_early and result.best_epoch == 1 and len(result.history) == 2
+
+
+def test_bad_checkpoints(tmp_path, data):
+    good = tmp_path / "good.pt"
+    make_trainer(data, tmp_path, epochs=1).fit()
+    good.write_bytes((tmp_path / "last.pt").read_bytes())
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a graphrec checkpoint"):
+        load_checkpoint(foreign)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(text)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    other = Trainer(SRGNN(data[0].num_items, hidden_channels=4), data[0], progress=False)
+    with pytest.raises(ValueError, match="checkpoint holds srgnn"):
+        other.fit(resume=good)
+
+
+def test_argument_errors(data):
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        make_trainer(data, monitor="P@20")
+    with pytest.raises(ValueError, match="items"):
+        Trainer(SRGNN(5), data[0])
