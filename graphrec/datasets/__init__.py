@@ -3,13 +3,16 @@
 from graphrec.datasets.benchmark import BENCHMARKS, load_benchmark, split_sessions
 from graphrec.datasets.io import data_root, read_sessions, read_srgnn_pickle, write_sessions
 from graphrec.datasets.preprocess import preprocess_diginetica, preprocess_yoochoose
+from graphrec.datasets.registry import DATASETS, load_dataset
 from graphrec.datasets.synthetic import generate_sessions, synthetic
 
 __all__ = [
     "BENCHMARKS",
+    "DATASETS",
     "data_root",
     "generate_sessions",
     "load_benchmark",
+    "load_dataset",
     "preprocess_diginetica",
     "preprocess_yoochoose",
     "read_sessions",

@@ -150,3 +150,6 @@ def synthetic(
         item_category=torch.from_numpy(log["item_category"]),
         name=f"synthetic/{split}",
     )
+
+
+DEMO_SIZE = {"num_sessions": 20000, "num_items": 2000, "num_users": 1000, "num_categories": 40}

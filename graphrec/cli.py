@@ -1,0 +1,269 @@
+"""The ``graphrec`` command line: demo, train, evaluate, recommend, preprocess."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from graphrec.datasets import DATASETS, load_dataset, preprocess_diginetica, preprocess_yoochoose
+from graphrec.evaluation import FaissRetriever, evaluate, evaluate_multi_target, format_table
+from graphrec.models import MODELS, Popularity, SessionPopularity, build_model
+from graphrec.training import Trainer, load_checkpoint, load_model
+
+log = logging.getLogger("graphrec")
+
+
+def _data_kwargs(args: argparse.Namespace) -> dict:
+    kwargs = {
+        "root": args.root,
+        "valid_fraction": args.valid_fraction,
+        "max_length": args.max_length,
+    }
+    if args.dataset != "synthetic":
+        kwargs["cache"] = not args.no_cache
+    return kwargs
+
+
+def _baselines(train, test, ks) -> dict[str, dict[str, float]]:
+    counts = train.item_counts()
+    return {
+        "S-POP": evaluate(SessionPopularity(counts), test, ks=ks),
+        "POP": evaluate(Popularity(counts), test, ks=ks),
+    }
+
+
+def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    kwargs = _data_kwargs(args)
+    train = load_dataset(args.dataset, "train", **kwargs)
+    valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
+    test = load_dataset(args.dataset, "test", **kwargs)
+    print(
+        f"{args.dataset}: {len(train)} train / {len(valid) if valid else 0} valid / "
+        f"{len(test)} test samples, {train.num_items} items"
+    )
+    torch.manual_seed(args.seed)
+    model = build_model(
+        args.model,
+        num_items=train.num_items,
+        hidden_channels=args.hidden,
+        num_layers=args.layers,
+    )
+    model.set_item_ids(train.item_ids)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
+    trainer = Trainer(
+        model,
+        train,
+        valid,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        lr_step=args.lr_step,
+        lr_gamma=args.lr_gamma,
+        patience=args.patience,
+        monitor=args.monitor,
+        run_dir=run_dir,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        max_steps_per_epoch=args.max_steps,
+        progress=not args.no_progress,
+        run_info={"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}},
+    )
+    start = time.perf_counter()
+    result = trainer.fit(resume=args.resume)
+    print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
+    table = {f"{type(model).__name__} (epoch {result.best_epoch})": evaluate(model, test)}
+    table.update(_baselines(train, test, (5, 10, 20)))
+    (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
+    print(f"\ntest split, {len(test)} samples (%):")
+    print(format_table(table))
+    print(f"\ncheckpoints and logs in {run_dir}/")
+    return table
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    _train(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    print("graphrec demo: SR-GNN on the embedded synthetic click log\n")
+    args.dataset, args.model, args.root, args.no_cache = "synthetic", "srgnn", None, False
+    args.valid_fraction, args.max_length, args.monitor = 0.1, None, "HR@20"
+    args.batch_size, args.lr, args.weight_decay = 100, 1e-3, 1e-5
+    args.lr_step, args.lr_gamma, args.patience = 3, 0.1, 10
+    args.hidden, args.layers, args.resume = 100, 1, False
+    args.checkpoint_every, args.max_steps = None, None
+    _train(args)
+    model = load_model(Path(args.run_dir or "runs/srgnn-synthetic") / "best.pt")
+    session = [3, 17, 3]
+    top = model.recommend([session], k=10)[0].tolist()
+    print(f"\nrecommend({session}, k=10) -> {top}")
+
+
+def _checkpoint_data(args: argparse.Namespace, state: dict):
+    info = state.get("run_info", {})
+    name = args.dataset or info.get("dataset")
+    if name is None:
+        raise SystemExit("the checkpoint names no dataset: pass --dataset")
+    kwargs = {
+        "root": args.root,
+        "valid_fraction": info.get("valid_fraction", 0.1),
+        "max_length": info.get("max_length"),
+    }
+    if name != "synthetic":
+        kwargs["cache"] = info.get("cache", True)
+    return name, kwargs
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    state = load_checkpoint(args.checkpoint)
+    model = load_model(args.checkpoint)
+    name, kwargs = _checkpoint_data(args, state)
+    data = load_dataset(name, args.split, **kwargs)
+    if data.num_items != model.num_items:
+        raise SystemExit(
+            f"{args.checkpoint} has {model.num_items} items, {name} has {data.num_items}"
+        )
+    ks = tuple(args.ks)
+    title = f"{type(model).__name__} ({args.checkpoint})"
+    start = time.perf_counter()
+    table = {title: evaluate(model, data, ks=ks, batch_size=args.batch_size)}
+    print(f"full ranking of {len(data)} samples in {time.perf_counter() - start:.1f} s")
+    if args.faiss:
+        retriever = FaissRetriever(model.item_vectors(), kind=args.faiss)
+        table[f"{title} via faiss {args.faiss}"] = evaluate(model, data, ks=ks, retriever=retriever)
+        if args.faiss != "flat":
+            with torch.no_grad():
+                queries = model.session_embedding(data.batch(torch.arange(min(2000, len(data)))))
+            recall = retriever.recall_vs_exact(queries, model.item_vectors(), k=max(ks))
+            print(f"faiss {args.faiss}: recall@{max(ks)} of the exact top-{max(ks)} = {recall:.4f}")
+    if args.baselines:
+        table.update(_baselines(load_dataset(name, "train", **kwargs), data, ks))
+    print(f"{name} / {args.split} (%):")
+    print(format_table(table))
+    if args.multi_target:
+        mt = evaluate_multi_target(model, data, ks=ks)
+        print("\nmulti-target (first 80% of each session -> the rest):")
+        print(format_table({title: mt}))
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    model = load_model(args.checkpoint)
+    sessions = []
+    for text in args.session:
+        try:
+            sessions.append([int(t) for t in text.replace(",", " ").split()])
+        except ValueError:
+            raise SystemExit(f"--session {text!r}: item ids must be integers") from None
+    try:
+        items, scores = model.recommend(
+            sessions, k=args.k, exclude_seen=args.exclude_seen, return_scores=True
+        )
+    except ValueError as e:
+        raise SystemExit(f"recommend: {e}") from None
+    for session, row, row_scores in zip(sessions, items.tolist(), scores.tolist(), strict=True):
+        if args.json:
+            print(json.dumps({"session": session, "items": row, "scores": row_scores}))
+        else:
+            print(" ".join(map(str, session)), "->", " ".join(map(str, row)))
+
+
+def cmd_preprocess(args: argparse.Namespace) -> None:
+    if args.source == "diginetica":
+        stats = preprocess_diginetica(args.raw, args.out)
+    else:
+        stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions))
+    print(json.dumps(stats, indent=2))
+
+
+def _add_train_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    p.add_argument("--epochs", type=int, default=5 if demo else 30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", default=None, help="default: runs/<model>-<dataset>")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if demo:
+        return
+    p.add_argument("--model", default="srgnn", choices=sorted(MODELS))
+    p.add_argument("--dataset", default="diginetica", choices=DATASETS)
+    p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--hidden", type=int, default=100, help="hidden_channels")
+    p.add_argument("--layers", type=int, default=1, help="num_layers")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-5, help="L2 penalty")
+    p.add_argument("--lr-step", type=int, default=3, help="epochs between decays")
+    p.add_argument("--lr-gamma", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--monitor", default="HR@20", help="validation metric for selection")
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--max-length", type=int, default=None, help="keep the last N clicks")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps")
+    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphrec", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train SR-GNN on the synthetic log (about a minute)")
+    _add_train_arguments(p, demo=True)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model, select on validation, report test")
+    _add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the training one")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--root", default=None)
+    p.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
+    p.add_argument("--baselines", action="store_true", help="also evaluate POP and S-POP")
+    p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("recommend", help="top-k next items for sessions (original ids)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--session", action="append", required=True, help='e.g. "12 7 33"')
+    p.add_argument("-k", type=int, default=20)
+    p.add_argument("--exclude-seen", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object per session")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("preprocess", help="raw click log -> standard session files")
+    p.add_argument("source", choices=["diginetica", "yoochoose"])
+    p.add_argument("raw", help="train-item-views.csv or yoochoose-clicks.dat")
+    p.add_argument("--out", default="datasets", help="data root to write into")
+    p.add_argument("--fractions", type=int, nargs="+", default=[64, 4], help="YooChoose 1/N")
+    p.set_defaults(func=cmd_preprocess)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"graphrec {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

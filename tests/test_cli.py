@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from graphrec.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(
+        ["train", "--dataset", "synthetic", "--epochs", "2", "--max-steps", "30", "--hidden", "16",
+         "--run-dir", str(out), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_train_writes_run(run_dir, capsys):
+    assert {"best.pt", "last.pt", "metrics.jsonl", "config.json", "test_metrics.json"} <= {
+        p.name for p in run_dir.iterdir()
+    }
+    table = json.loads((run_dir / "test_metrics.json").read_text())
+    assert set(table) == {next(iter(table)), "S-POP", "POP"}
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_evaluate(run_dir, capsys):
+    code = main(
+        ["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--ks", "10", "--faiss", "hnsw",
+         "--baselines", "--multi-target"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "HR@10" in out and "via faiss hnsw" in out and "S-POP" in out and "Recall@10" in out
+    assert "recall@10 of the exact top-10" in out
+
+
+def test_recommend(run_dir, capsys):
+    code = main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "3 17 3",
+                 "--session", "5", "-k", "4", "--json", "--exclude-seen"])  # fmt: skip
+    assert code == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rows[0]["session"] == [3, 17, 3] and len(rows[0]["items"]) == 4
+    assert not {3, 17} & set(rows[0]["items"]) and 5 not in rows[1]["items"]
+
+
+def test_recommend_unknown_item(run_dir):
+    with pytest.raises(SystemExit, match=r"unknown item id\(s\) \[99999\]"):
+        main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "99999"])
+
+
+def test_errors_are_reported(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_text("x")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "bad.pt")]) == 2
+    assert "cannot be read as a checkpoint" in capsys.readouterr().err
+    assert main(["train", "--dataset", "diginetica", "--root", str(tmp_path)]) == 2
+    assert "benchmark folder not found" in capsys.readouterr().err
+
+
+def test_preprocess(tmp_path, capsys):
+    raw = tmp_path / "v.csv"
+    rows = [
+        f"{s};NA;{i};{t};2016-05-0{1 + s % 3}" for s in range(1, 8) for t, i in enumerate([1, 2, 3])
+    ]
+    rows += [f"9;NA;{i};{t};2016-05-20" for t, i in enumerate([1, 2, 3])]
+    raw.write_text("session_id;user_id;item_id;timeframe;eventdate\n" + "\n".join(rows) + "\n")
+    assert main(["preprocess", "diginetica", str(raw), "--out", str(tmp_path)]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["train_sessions"] == 7 and stats["test_sessions"] == 1
+    assert (tmp_path / "diginetica" / "train_sessions.txt").read_text().startswith("1 2 3\n")
