@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 from torch.nn import GRUCell, Linear, Parameter
@@ -47,7 +49,7 @@ class SRGNNConv(MessagePassing):
         - **output:** node states :math:`(|\mathcal{V}|, F)`
     """
 
-    def __init__(self, channels: int, **kwargs) -> None:
+    def __init__(self, channels: int, **kwargs: Any) -> None:
         kwargs.setdefault("aggr", "add")
         super().__init__(**kwargs)
         self.channels = channels
