@@ -93,12 +93,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     print("graphrec demo: SR-GNN on the embedded synthetic click log\n")
-    args.dataset, args.model, args.root, args.no_cache = "synthetic", "srgnn", None, False
-    args.valid_fraction, args.max_length, args.monitor = 0.1, None, "HR@20"
-    args.batch_size, args.lr, args.weight_decay = 100, 1e-3, 1e-5
-    args.lr_step, args.lr_gamma, args.patience = 3, 0.1, 10
-    args.hidden, args.layers, args.resume = 100, 1, False
-    args.checkpoint_every, args.max_steps = None, None
     _train(args)
     model = load_model(Path(args.run_dir or "runs/srgnn-synthetic") / "best.pt")
     session = [3, 17, 3]
@@ -182,13 +176,11 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     print(json.dumps(stats, indent=2))
 
 
-def _add_train_arguments(p: argparse.ArgumentParser, demo: bool = False) -> None:
-    p.add_argument("--epochs", type=int, default=5 if demo else 30)
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default=None, help="default: runs/<model>-<dataset>")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    if demo:
-        return
     p.add_argument("--model", default="srgnn", choices=sorted(MODELS))
     p.add_argument("--dataset", default="diginetica", choices=DATASETS)
     p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")
@@ -215,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="train SR-GNN on the synthetic log (about a minute)")
-    _add_train_arguments(p, demo=True)
-    p.set_defaults(func=cmd_demo)
+    _add_train_arguments(p)
+    p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5)
 
     p = sub.add_parser("train", help="train a model, select on validation, report test")
     _add_train_arguments(p)

@@ -181,11 +181,6 @@ class SessionDataset(Dataset):
             data.category = self.item_category[data.x]
         return data
 
-    def __getitems__(self, indices: Sequence[int]) -> SessionBatch:
-        # Lets ``torch.utils.data.DataLoader(dataset, batch_size=..., collate_fn=lambda b: b)``
-        # fetch whole batches at once.
-        return self.batch(indices)
-
     def batch(self, indices: Sequence[int] | Tensor) -> SessionBatch:
         """The :class:`SessionBatch` of the samples ``indices`` (vectorised)."""
         index = torch.as_tensor(indices, dtype=torch.long)

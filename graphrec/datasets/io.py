@@ -65,9 +65,15 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
         tokens = line.split()
         try:
             ids = np.array(tokens, dtype=np.int64)
-        except ValueError:
-            bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-            raise ValueError(f"{path}, line {lineno}: {bad!r} is not an integer item id") from None
+        except (ValueError, OverflowError):
+            for token in tokens:
+                try:
+                    np.int64(int(token))
+                except (ValueError, OverflowError):
+                    raise ValueError(
+                        f"{path}, line {lineno}: {token!r} is not an integer item id"
+                    ) from None
+            raise
         if ids.size and ids.min() <= 0:
             raise ValueError(
                 f"{path}, line {lineno}: item id {int(ids.min())} is not positive "

@@ -46,6 +46,8 @@ class SessionRecommender(nn.Module):
             raise ValueError(
                 f"item_ids must have {self.num_items + 1} entries, got {tuple(item_ids.shape)}"
             )
+        if bool((item_ids[1:].diff() <= 0).any()):
+            raise ValueError("item_ids[1:] must be strictly increasing original ids")
         self.item_ids.copy_(item_ids)
 
     # -- to implement --------------------------------------------------------

@@ -84,3 +84,13 @@ def test_loader_deterministic_and_resumable():
     assert [b.y.tolist() for b in loader.iter_from(2)] == full[2:]
     loader.set_epoch(3)
     assert [b.y.tolist() for b in loader] != full
+
+
+def test_through_pyg_dataloader_equals_batch():
+    from torch_geometric.loader import DataLoader
+
+    ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]])
+    pyg = next(iter(DataLoader(ds, batch_size=5)))
+    ours = ds.batch(range(5))
+    for key in ours.keys():
+        assert torch.equal(pyg[key], ours[key]), key

@@ -23,6 +23,7 @@ def test_read_write_roundtrip(tmp_path):
         ("1 2\n3 0\n", "line 2: item id 0 is not positive"),
         ("1 2\n-4 3\n", "line 2: item id -4 is not positive"),
         ("1 2\n5\n", "line 2: session of 1 click"),
+        ("1 2\n3 99999999999999999999\n", "line 2: '99999999999999999999' is not an integer"),
     ],
 )
 def test_read_errors_name_file_and_line(tmp_path, text, match):

@@ -44,3 +44,8 @@ def test_candidate_scores_match_full_scores(model):
     full = model.score(batch)
     cand = torch.tensor([[5, 1, 2], [3, 3, 4]])
     assert torch.allclose(model.score(batch, cand), full.gather(1, cand), atol=1e-6)
+
+
+def test_item_ids_must_increase(model):
+    with pytest.raises(ValueError, match="strictly increasing"):
+        model.set_item_ids(torch.tensor([0, 11, 44, 33, 55, 66]))
