@@ -111,7 +111,7 @@ def _checkpoint_data(args: argparse.Namespace, state: dict):
         "max_length": info.get("max_length"),
     }
     if name != "synthetic":
-        kwargs["cache"] = info.get("cache", True)
+        kwargs["cache"] = not args.no_cache
     return name, kwargs
 
 
@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the training one")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--root", default=None)
+    p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
     p.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
