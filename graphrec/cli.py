@@ -38,29 +38,24 @@ def _baselines(train, test, ks) -> dict[str, dict[str, float]]:
     }
 
 
-def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    kwargs = _data_kwargs(args)
-    train = load_dataset(args.dataset, "train", **kwargs)
-    valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
-    test = load_dataset(args.dataset, "test", **kwargs)
-    print(
-        f"{args.dataset}: {len(train)} train / {len(valid) if valid else 0} valid / "
-        f"{len(test)} test samples, {train.num_items} items"
-    )
+def _new_model(args: argparse.Namespace, data):
     torch.manual_seed(args.seed)
     model = build_model(
         args.model,
-        num_items=train.num_items,
+        num_items=data.num_items,
         hidden_channels=args.hidden,
         num_layers=args.layers,
     )
-    model.set_item_ids(train.item_ids)
-    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
+    model.set_item_ids(data.item_ids)
+    return model
+
+
+def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict):
     trainer = Trainer(
         model,
         train,
         valid,
-        epochs=args.epochs,
+        epochs=epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
@@ -73,12 +68,36 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         checkpoint_every=args.checkpoint_every,
         max_steps_per_epoch=args.max_steps,
         progress=not args.no_progress,
-        run_info={"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}},
+        run_info=info,
     )
+    return trainer.fit(resume=args.resume)
+
+
+def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    kwargs = _data_kwargs(args)
+    train = load_dataset(args.dataset, "train", **kwargs)
+    valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
+    test = load_dataset(args.dataset, "test", **kwargs)
+    print(
+        f"{args.dataset}: {len(train)} train / {len(valid) if valid else 0} valid / "
+        f"{len(test)} test samples, {train.num_items} items"
+    )
+    model = _new_model(args, train)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
+    info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
     start = time.perf_counter()
-    result = trainer.fit(resume=args.resume)
+    result = _fit(args, model, train, valid, run_dir, args.epochs, info)
     print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
-    table = {f"{type(model).__name__} (epoch {result.best_epoch})": evaluate(model, test)}
+    name = type(model).__name__
+    table = {f"{name} (epoch {result.best_epoch})": evaluate(model, test)}
+    if args.refit and valid is not None:
+        # The epoch count was chosen on validation; retrain on the whole training file.
+        full = load_dataset(args.dataset, "train", **{**kwargs, "valid_fraction": 0})
+        refit = _new_model(args, full)
+        args.resume = False
+        info = {**info, "valid_fraction": 0, "refit_of": str(run_dir)}
+        _fit(args, refit, full, None, run_dir / "refit", result.best_epoch, info)
+        table[f"{name} refit, 100% train, {result.best_epoch} ep."] = evaluate(refit, test)
     table.update(_baselines(train, test, (5, 10, 20)))
     (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
     print(f"\ntest split, {len(test)} samples (%):")
@@ -199,6 +218,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="then retrain on the whole training file for the selected number of epochs "
+        "(checkpoints in <run-dir>/refit/) and report both on test",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train SR-GNN on the synthetic log (about a minute)")
     _add_train_arguments(p)
-    p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5)
+    p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5, refit=False)
 
     p = sub.add_parser("train", help="train a model, select on validation, report test")
     _add_train_arguments(p)

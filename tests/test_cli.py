@@ -36,6 +36,20 @@ def test_evaluate(run_dir, capsys):
     assert "recall@10 of the exact top-10" in out
 
 
+def test_refit(tmp_path, capsys):
+    code = main(
+        ["train", "--dataset", "synthetic", "--epochs", "2", "--max-steps", "10", "--hidden", "8",
+         "--run-dir", str(tmp_path), "--no-progress", "--refit"]
+    )  # fmt: skip
+    assert code == 0
+    table = json.loads((tmp_path / "test_metrics.json").read_text())
+    best = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["best_epoch"]
+    assert f"SRGNN refit, 100% train, {best} ep." in table
+    refit_log = (tmp_path / "refit" / "metrics.jsonl").read_text().splitlines()
+    assert len(refit_log) == best
+    assert json.loads((tmp_path / "refit" / "config.json").read_text())["run_info"]["refit_of"]
+
+
 def test_recommend(run_dir, capsys):
     code = main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "3 17 3",
                  "--session", "5", "-k", "4", "--json", "--exclude-seen"])  # fmt: skip
