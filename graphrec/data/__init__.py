@@ -4,6 +4,7 @@ from graphrec.data.collate import assemble_batch, collate
 from graphrec.data.dataset import (
     SessionDataset,
     SessionLoader,
+    encode_item_ids,
     prefix_augment,
     sessions_from_lists,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "build_session_graphs",
     "collate",
     "dense_adjacency",
+    "encode_item_ids",
     "prefix_augment",
     "session_graph",
     "sessions_from_lists",

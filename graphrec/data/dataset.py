@@ -28,6 +28,26 @@ def _segments(ptr: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
     return pos, counts
 
 
+def encode_item_ids(item_ids: Tensor, ids: Tensor | Sequence[int]) -> Tensor:
+    """Compact ids of original item ids.
+
+    Args:
+        item_ids (LongTensor [num_items + 1]): the original id of every compact
+            id, increasing from entry 1 on (entry 0 is padding).
+        ids: original item ids.
+
+    Raises:
+        ValueError: an id is not in the catalogue; the message names it.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long, device=item_ids.device)
+    table = item_ids[1:]
+    pos = torch.searchsorted(table, ids).clamp(max=table.numel() - 1)
+    unknown = table[pos] != ids
+    if bool(unknown.any()):
+        raise ValueError(f"unknown item id(s) {ids[unknown].unique()[:10].tolist()}")
+    return pos + 1
+
+
 def prefix_augment(items: Tensor, session_ptr: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The standard prefix augmentation of the SR-GNN protocol, vectorised.
 
@@ -212,15 +232,8 @@ class SessionDataset(Dataset):
         return self.item_ids[ids]
 
     def encode(self, ids: Tensor | Sequence[int]) -> Tensor:
-        """Map original item ids to compact ids; an unknown id raises ``KeyError``."""
-        ids = torch.as_tensor(ids, dtype=torch.long)
-        table = self.item_ids[1:]
-        pos = torch.searchsorted(table, ids)
-        pos = pos.clamp(max=table.numel() - 1)
-        unknown = table[pos] != ids
-        if bool(unknown.any()):
-            raise KeyError(f"unknown item ids: {ids[unknown][:10].tolist()}")
-        return pos + 1
+        """Map original item ids to compact ids (see :func:`encode_item_ids`)."""
+        return encode_item_ids(self.item_ids, ids)
 
     def item_counts(self) -> Tensor:
         """FloatTensor [num_items + 1]: click count of every item in the full sessions."""

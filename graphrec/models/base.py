@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.data import SessionBatch, collate, session_graph
+from graphrec.data import SessionBatch, collate, encode_item_ids, session_graph
 from graphrec.nn.functional import full_softmax_cross_entropy
 
 
@@ -75,16 +75,6 @@ class SessionRecommender(nn.Module):
         scores = self.score(batch)
         return F.cross_entropy(scores[:, 1:], batch.y - 1)
 
-    def encode_items(self, ids: Sequence[int] | Tensor) -> Tensor:
-        """Original item ids -> compact ids; an unknown id raises ``ValueError``."""
-        ids = torch.as_tensor(ids, dtype=torch.long, device=self.item_ids.device)
-        table = self.item_ids[1:]
-        pos = torch.searchsorted(table, ids).clamp(max=table.numel() - 1)
-        unknown = table[pos] != ids
-        if bool(unknown.any()):
-            raise ValueError(f"unknown item id(s) {ids[unknown].unique()[:10].tolist()}")
-        return pos + 1
-
     @torch.no_grad()
     def recommend(
         self,
@@ -118,7 +108,7 @@ class SessionRecommender(nn.Module):
             if len(s) == 0:
                 raise ValueError(f"session {n} is empty")
             try:
-                compact = self.encode_items(list(s))
+                compact = encode_item_ids(self.item_ids, list(s))
             except ValueError as e:
                 raise ValueError(f"session {n}: {e}") from None
             graphs.append(session_graph(compact.cpu()))
