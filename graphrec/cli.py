@@ -229,17 +229,26 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    # -v also after the sub-command; SUPPRESS keeps a -v given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="train SR-GNN on the synthetic log (about a minute)")
+    p = sub.add_parser(
+        "demo", parents=[common], help="train SR-GNN on the synthetic log (about a minute)"
+    )
     _add_train_arguments(p)
     p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5, refit=False)
 
-    p = sub.add_parser("train", help="train a model, select on validation, report test")
+    p = sub.add_parser(
+        "train", parents=[common], help="train a model, select on validation, report test"
+    )
     _add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint")
+    p = sub.add_parser("evaluate", parents=[common], help="evaluate a checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the training one")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -252,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("recommend", help="top-k next items for sessions (original ids)")
+    p = sub.add_parser(
+        "recommend", parents=[common], help="top-k next items for sessions (original ids)"
+    )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--session", action="append", required=True, help='e.g. "12 7 33"')
     p.add_argument("-k", type=int, default=20)
@@ -260,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per session")
     p.set_defaults(func=cmd_recommend)
 
-    p = sub.add_parser("preprocess", help="raw click log -> standard session files")
+    p = sub.add_parser(
+        "preprocess", parents=[common], help="raw click log -> standard session files"
+    )
     p.add_argument("source", choices=["diginetica", "yoochoose"])
     p.add_argument("raw", help="train-item-views.csv or yoochoose-clicks.dat")
     p.add_argument("--out", default="datasets", help="data root to write into")
