@@ -85,3 +85,12 @@ def test_preprocess(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["train_sessions"] == 7 and stats["test_sessions"] == 1
     assert (tmp_path / "diginetica" / "train_sessions.txt").read_text().startswith("1 2 3\n")
+
+
+def test_verbose_before_or_after_subcommand():
+    from graphrec.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["-v", "train"]).verbose
+    assert parser.parse_args(["train", "-v"]).verbose
+    assert not parser.parse_args(["train"]).verbose
