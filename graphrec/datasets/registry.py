@@ -24,7 +24,7 @@ def load_dataset(
 ) -> SessionDataset:
     """A split of a benchmark (:func:`load_benchmark`) or of the synthetic default.
 
-    ``"synthetic"`` is the demo-sized synthetic log (20,000 sessions, 2,000
+    ``"synthetic"`` is the demo-sized synthetic log (50,000 sessions, 3,000
     items); ``kwargs`` override its size or pass options to
     :func:`load_benchmark` (``cache``, ``cache_dir``, ``valid_mode``).
     """

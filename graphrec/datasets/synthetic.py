@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -93,6 +95,12 @@ def generate_sessions(
     }
 
 
+@functools.lru_cache(maxsize=4)
+def _generate_cached(*args: int) -> dict[str, np.ndarray]:
+    """The three splits of one log are cut from a single generation."""
+    return generate_sessions(*args)
+
+
 def synthetic(
     num_sessions: int = 6000,
     num_items: int = 1000,
@@ -130,9 +138,10 @@ def synthetic(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    log = generate_sessions(num_sessions, num_items, num_users, num_categories, seed)
-    items, ptr = torch.from_numpy(log["items"]), torch.from_numpy(log["ptr"])
-    users = torch.from_numpy(log["user"])
+    log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed)
+    # copies: the cached arrays are shared between splits and must stay intact
+    items, ptr = torch.tensor(log["items"]), torch.tensor(log["ptr"])
+    users = torch.tensor(log["user"])
     num_test = int(num_sessions * test_fraction)
     if split == "test":
         index = torch.arange(num_sessions - num_test, num_sessions)
@@ -147,9 +156,9 @@ def synthetic(
         weighting=weighting,
         max_length=max_length,
         session_user=users[index],
-        item_category=torch.from_numpy(log["item_category"]),
+        item_category=torch.tensor(log["item_category"]),
         name=f"synthetic/{split}",
     )
 
 
-DEMO_SIZE = {"num_sessions": 20000, "num_items": 2000, "num_users": 1000, "num_categories": 40}
+DEMO_SIZE = {"num_sessions": 50000, "num_items": 3000, "num_users": 2500, "num_categories": 50}
