@@ -55,9 +55,8 @@ def evaluate(
     evaluator = Evaluator(ks, num_items=model.num_items)
     was_training = model.training
     model.eval()
-    order = torch.arange(len(dataset))
     for start in range(0, len(dataset), batch_size):
-        index = order[start : start + batch_size]
+        index = torch.arange(start, min(start + batch_size, len(dataset)))
         batch = dataset.batch(index).to(device)
         if retriever is not None:
             top, _ = retriever.search(model.session_embedding(batch), max(ks))
@@ -92,7 +91,7 @@ def split_for_multi_target(
     lengths = ptr.diff()
     if bool((lengths < 2).any()):
         raise ValueError("the multi-target protocol needs sessions of at least 2 clicks")
-    cut = (lengths.double() * fraction).long().clamp(min=1, max=None)
+    cut = (lengths.double() * fraction).long().clamp(min=1)
     cut = torch.minimum(cut, lengths - 1)
     session_of_click = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
     within = torch.arange(items.numel()) - ptr[:-1][session_of_click]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -265,9 +266,8 @@ class Trainer:
             leave=False,
         )
         loss_sum, samples, start = 0.0, 0, time.perf_counter()
-        for batch in self.loader.iter_from(self.step_in_epoch):
-            if self.step_in_epoch >= total:
-                break
+        remaining = max(total - self.step_in_epoch, 0)
+        for batch in itertools.islice(self.loader.iter_from(self.step_in_epoch), remaining):
             batch = batch.to(self.device)
             loss = self._train_step(batch)
             self.step_in_epoch += 1
