@@ -2,7 +2,10 @@
 
 from graphrec import data, datasets, evaluation, models, nn
 from graphrec.models import (
+    SDM,
     SRGNN,
+    STAMP,
+    AttRec,
     Popularity,
     RetrievalRecommender,
     SessionPopularity,
@@ -12,7 +15,10 @@ from graphrec.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "SDM",
     "SRGNN",
+    "STAMP",
+    "AttRec",
     "Popularity",
     "RetrievalRecommender",
     "SessionPopularity",

@@ -11,9 +11,22 @@ from pathlib import Path
 
 import torch
 
-from graphrec.datasets import DATASETS, load_dataset, preprocess_diginetica, preprocess_yoochoose
+from graphrec.datasets import (
+    DATASETS,
+    SEQUENTIAL,
+    load_dataset,
+    preprocess_diginetica,
+    preprocess_yoochoose,
+)
 from graphrec.evaluation import FaissRetriever, evaluate, evaluate_multi_target, format_table
-from graphrec.models import MODELS, Popularity, SessionPopularity, build_model
+from graphrec.models import (
+    MODELS,
+    TRAINING_DEFAULTS,
+    Popularity,
+    SessionPopularity,
+    build_model,
+    model_arguments,
+)
 from graphrec.training import Trainer, load_checkpoint, load_model
 
 log = logging.getLogger("graphrec")
@@ -24,30 +37,72 @@ def _data_kwargs(args: argparse.Namespace) -> dict:
         "root": args.root,
         "valid_fraction": args.valid_fraction,
         "max_length": args.max_length,
+        "history_length": args.history_length,
     }
     if args.dataset != "synthetic":
         kwargs["cache"] = not args.no_cache
     return kwargs
 
 
-def _baselines(train, test, ks) -> dict[str, dict[str, float]]:
+def _negatives(args: argparse.Namespace, dataset: str) -> int | None:
+    """Sampled negatives: the flag, else 100 on user-sequential data (their protocol)."""
+    if args.negatives is not None:
+        return args.negatives or None
+    return 100 if dataset in SEQUENTIAL else None
+
+
+def _baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
     counts = train.item_counts()
     return {
-        "S-POP": evaluate(SessionPopularity(counts), test, ks=ks),
-        "POP": evaluate(Popularity(counts), test, ks=ks),
+        "S-POP": evaluate(SessionPopularity(counts), test, ks=ks, negatives=negatives),
+        "POP": evaluate(Popularity(counts), test, ks=ks, negatives=negatives),
     }
+
+
+def _parse_value(text: str):
+    lowered = text.lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _model_kwargs(args: argparse.Namespace) -> dict:
+    accepted = model_arguments(args.model)
+    kwargs = {}
+    if args.hidden is not None:
+        kwargs["hidden_channels"] = args.hidden
+    if args.layers is not None:
+        if "num_layers" not in accepted:
+            raise ValueError(f"--layers: {args.model} takes no num_layers")
+        kwargs["num_layers"] = args.layers
+    for item in args.model_arg or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in accepted:
+            raise ValueError(
+                f"--model-arg {item!r}: expected NAME=VALUE with NAME one of {sorted(accepted)}"
+            )
+        kwargs[key] = _parse_value(value)
+    return kwargs
+
+
+def _resolve_training(args: argparse.Namespace) -> None:
+    """Flags left unset take the model's training defaults (the registry's)."""
+    defaults = {"epochs": 30, **TRAINING_DEFAULTS[args.model]}
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
 
 
 def _new_model(args: argparse.Namespace, data):
     torch.manual_seed(args.seed)
-    model = build_model(
-        args.model,
-        num_items=data.num_items,
-        hidden_channels=args.hidden,
-        num_layers=args.layers,
-    )
-    model.set_item_ids(data.item_ids)
-    return model
+    return build_model(args.model, dataset=data, **_model_kwargs(args))
 
 
 def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict):
@@ -57,12 +112,15 @@ def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: i
         valid,
         epochs=epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        clip_grad_norm=args.clip_grad_norm,
         lr_step=args.lr_step,
         lr_gamma=args.lr_gamma,
         patience=args.patience,
         monitor=args.monitor,
+        negatives=_negatives(args, args.dataset) if args.monitor.endswith("neg.)") else None,
         run_dir=run_dir,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
@@ -74,6 +132,8 @@ def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: i
 
 
 def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    _resolve_training(args)
+    negatives = _negatives(args, args.dataset)
     kwargs = _data_kwargs(args)
     train = load_dataset(args.dataset, "train", **kwargs)
     valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
@@ -83,13 +143,14 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         f"{len(test)} test samples, {train.num_items} items"
     )
     model = _new_model(args, train)
+    print(model)
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
     info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
     start = time.perf_counter()
     result = _fit(args, model, train, valid, run_dir, args.epochs, info)
     print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
     name = type(model).__name__
-    table = {f"{name} (epoch {result.best_epoch})": evaluate(model, test)}
+    table = {f"{name} (epoch {result.best_epoch})": evaluate(model, test, negatives=negatives)}
     if args.refit and valid is not None:
         # The epoch count was chosen on validation; retrain on the whole training file.
         full = load_dataset(args.dataset, "train", **{**kwargs, "valid_fraction": 0})
@@ -97,8 +158,10 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         args.resume = False
         info = {**info, "valid_fraction": 0, "refit_of": str(run_dir)}
         _fit(args, refit, full, None, run_dir / "refit", result.best_epoch, info)
-        table[f"{name} refit, 100% train, {result.best_epoch} ep."] = evaluate(refit, test)
-    table.update(_baselines(train, test, (5, 10, 20)))
+        table[f"{name} refit, 100% train, {result.best_epoch} ep."] = evaluate(
+            refit, test, negatives=negatives
+        )
+    table.update(_baselines(train, test, (5, 10, 20), negatives))
     (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
     print(f"\ntest split, {len(test)} samples (%):")
     print(format_table(table))
@@ -128,6 +191,7 @@ def _checkpoint_data(args: argparse.Namespace, state: dict):
         "root": args.root,
         "valid_fraction": info.get("valid_fraction", 0.1),
         "max_length": info.get("max_length"),
+        "history_length": info.get("history_length", 0),
     }
     if name != "synthetic":
         kwargs["cache"] = not args.no_cache
@@ -144,20 +208,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.checkpoint} has {model.num_items} items, {name} has {data.num_items}"
         )
     ks = tuple(args.ks)
+    negatives = _negatives(args, name)
     title = f"{type(model).__name__} ({args.checkpoint})"
     start = time.perf_counter()
-    table = {title: evaluate(model, data, ks=ks, batch_size=args.batch_size)}
+    table = {title: evaluate(model, data, ks=ks, batch_size=args.batch_size, negatives=negatives)}
     print(f"full ranking of {len(data)} samples in {time.perf_counter() - start:.1f} s")
     if args.faiss:
-        retriever = FaissRetriever(model.item_vectors(), kind=args.faiss)
+        retriever = FaissRetriever(model.item_vectors(), kind=args.faiss, metric=model.metric)
         table[f"{title} via faiss {args.faiss}"] = evaluate(model, data, ks=ks, retriever=retriever)
         if args.faiss != "flat":
             with torch.no_grad():
                 queries = model.session_embedding(data.batch(torch.arange(min(2000, len(data)))))
-            recall = retriever.recall_vs_exact(queries, model.item_vectors(), k=max(ks))
+                recall = retriever.recall_vs_exact(queries, model.item_vectors(), k=max(ks))
             print(f"faiss {args.faiss}: recall@{max(ks)} of the exact top-{max(ks)} = {recall:.4f}")
     if args.baselines:
-        table.update(_baselines(load_dataset(name, "train", **kwargs), data, ks))
+        table.update(_baselines(load_dataset(name, "train", **kwargs), data, ks, negatives))
     print(f"{name} / {args.split} (%):")
     print(format_table(table))
     if args.multi_target:
@@ -196,25 +261,43 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's (30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default=None, help="default: runs/<model>-<dataset>")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--model", default="srgnn", choices=sorted(MODELS))
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a constructor argument of the model, e.g. variant=code (repeatable)",
+    )
     p.add_argument("--dataset", default="diginetica", choices=DATASETS)
     p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")
     p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--hidden", type=int, default=100, help="hidden_channels")
-    p.add_argument("--layers", type=int, default=1, help="num_layers")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-5, help="L2 penalty")
-    p.add_argument("--lr-step", type=int, default=3, help="epochs between decays")
-    p.add_argument("--lr-gamma", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's")
+    p.add_argument("--hidden", type=int, default=None, help="hidden_channels (model default)")
+    p.add_argument("--layers", type=int, default=None, help="num_layers (model default)")
+    p.add_argument("--optimizer", choices=["adam", "adagrad"], default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--weight-decay", type=float, default=None, help="L2 penalty")
+    p.add_argument("--clip-grad-norm", type=float, default=None)
+    p.add_argument("--lr-step", type=int, default=None, help="epochs between decays")
+    p.add_argument("--lr-gamma", type=float, default=None, help="1 = no decay")
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--monitor", default="HR@20", help="validation metric for selection")
     p.add_argument("--valid-fraction", type=float, default=0.1)
     p.add_argument("--max-length", type=int, default=None, help="keep the last N clicks")
+    p.add_argument(
+        "--history-length", type=int, default=0, help="long-term history per sample (SDM)"
+    )
+    p.add_argument(
+        "--negatives",
+        type=int,
+        default=None,
+        help="also report metrics over N sampled negatives (default: 100 on amazon-games; "
+        "0 = none)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
@@ -259,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
     p.add_argument("--baselines", action="store_true", help="also evaluate POP and S-POP")
     p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
+    p.add_argument(
+        "--negatives", type=int, default=None, help="metrics over N sampled negatives too"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

@@ -94,3 +94,39 @@ def test_verbose_before_or_after_subcommand():
     assert parser.parse_args(["-v", "train"]).verbose
     assert parser.parse_args(["train", "-v"]).verbose
     assert not parser.parse_args(["train"]).verbose
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("stamp", ["--model-arg", "variant=code", "--clip-grad-norm", "110"]),
+        ("attrec", ["--model-arg", "window=3"]),
+        ("sdm", ["--history-length", "10", "--layers", "1"]),
+    ],
+)
+def test_train_every_model_through_the_registry(model, extra, tmp_path, capsys):
+    code = main(
+        ["train", "--model", model, "--dataset", "synthetic", "--epochs", "1", "--max-steps",
+         "5", "--hidden", "8", "--run-dir", str(tmp_path), "--no-progress", "--negatives", "50",
+         *extra]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "HR@10 (50 neg.)" in out and "S-POP" in out
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"] == model and config["model_config"]["hidden_channels"] == 8
+    defaults = {"stamp": (512, "adam"), "attrec": (1000, "adagrad"), "sdm": (100, "adam")}
+    assert (config["hparams"]["batch_size"], config["hparams"]["optimizer"]) == defaults[model]
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "best.pt"), "--ks", "10",
+                 "--faiss", "flat"])  # fmt: skip
+    assert code == 0 and "via faiss flat" in capsys.readouterr().out
+
+
+def test_bad_model_arguments(tmp_path, capsys):
+    code = main(["train", "--model", "stamp", "--dataset", "synthetic", "--model-arg", "wndow=3",
+                 "--run-dir", str(tmp_path)])  # fmt: skip
+    assert code == 2
+    assert "--model-arg 'wndow=3': expected NAME=VALUE" in capsys.readouterr().err
+    code = main(["train", "--model", "stamp", "--dataset", "synthetic", "--layers", "2",
+                 "--run-dir", str(tmp_path)])  # fmt: skip
+    assert code == 2 and "stamp takes no num_layers" in capsys.readouterr().err

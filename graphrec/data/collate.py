@@ -23,14 +23,23 @@ def assemble_batch(
     y: Tensor | None = None,
     user: Tensor | None = None,
     category: Tensor | None = None,
+    history: Tensor | None = None,
+    history_length: Tensor | None = None,
+    history_category: Tensor | None = None,
 ) -> SessionBatch:
     """Build a :class:`SessionBatch` from already concatenated session pieces.
 
     ``alias`` and ``edge_index`` hold node indices *local* to each session;
     they are offset here. The result equals ``Batch.from_data_list`` on the
     same sessions, bookkeeping included (``get_example``, ``to_data_list``
-    work), at a fraction of the cost.
+    work), at a fraction of the cost. ``history`` (item ids, concatenated)
+    comes with ``history_length`` per session, and ``history_category`` only
+    with ``history``.
     """
+    if (history is None) != (history_length is None):
+        raise ValueError("history and history_length come together")
+    if history_category is not None and history is None:
+        raise ValueError("history_category needs history")
     num_sessions = node_counts.numel()
     node_ptr = _ptr(node_counts)
     click_ptr = _ptr(click_counts)
@@ -63,12 +72,24 @@ def assemble_batch(
     if category is not None:
         batch.category = category
         slices["category"], incs["category"] = node_ptr, zeros
+    if history is not None:
+        history_ptr = _ptr(history_length)
+        batch.history = history
+        batch.history_length = history_length
+        slices["history"], incs["history"] = history_ptr, zeros
+        slices["history_length"], incs["history_length"] = session_ptr, zeros
+        if history_category is not None:
+            batch.history_category = history_category
+            slices["history_category"], incs["history_category"] = history_ptr, zeros
     batch.batch = torch.repeat_interleave(torch.arange(num_sessions), node_counts)
     batch.ptr = node_ptr
     batch._num_graphs = num_sessions
     batch._slice_dict = slices
     batch._inc_dict = incs
     return batch
+
+
+OPTIONAL_KEYS = ("y", "user", "category", "history", "history_length", "history_category")
 
 
 def collate(data_list: Sequence[SessionData]) -> SessionBatch:
@@ -80,12 +101,13 @@ def collate(data_list: Sequence[SessionData]) -> SessionBatch:
 
     Raises:
         ValueError: on an empty list, or when the sessions do not all carry
-            the same optional attributes (``y``, ``user``, ``category``).
+            the same optional attributes (``y``, ``user``, ``category``,
+            ``history``, ``history_length``, ``history_category``).
     """
     if len(data_list) == 0:
         raise ValueError("collate() needs at least one session")
     optional = {}
-    for key in ("y", "user", "category"):
+    for key in OPTIONAL_KEYS:
         present = [d.get(key) is not None for d in data_list]
         if any(present) and not all(present):
             missing = present.index(False)

@@ -16,16 +16,61 @@ from graphrec.data.collate import assemble_batch
 from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
 from graphrec.data.session_data import SessionBatch, SessionData
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+def _positions(starts: Tensor, counts: Tensor) -> Tensor:
+    """Positions ``starts[i] .. starts[i] + counts[i] - 1`` of every segment, concatenated."""
+    out_ptr = _ptr(counts)
+    return torch.arange(int(out_ptr[-1])) + torch.repeat_interleave(starts - out_ptr[:-1], counts)
 
 
 def _segments(ptr: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
     """Positions of the segments ``index`` of a flat array split by ``ptr``."""
     starts = ptr[index]
     counts = ptr[index + 1] - starts
-    out_ptr = _ptr(counts)
-    pos = torch.arange(int(out_ptr[-1])) + torch.repeat_interleave(starts - out_ptr[:-1], counts)
-    return pos, counts
+    return _positions(starts, counts), counts
+
+
+def user_streams(
+    session_ptr: Tensor, session_user: Tensor | None, num_users: int | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Lay a click log out as one stream per user, sessions in time order.
+
+    Args:
+        session_ptr (LongTensor [S + 1]): session boundaries of the log (time order).
+        session_user (LongTensor [S], optional): the user of every session;
+            without it every session is a stream of its own.
+        num_users (int, optional): the largest user id (default: the largest seen).
+
+    Returns:
+        ``(order, click_pos, floor, user_ptr)``: ``items[order]`` is the stream
+        (``order`` indexes the log's clicks), ``click_pos`` [T] the stream
+        position of every click of the log, ``floor`` [S] the stream position
+        where each session's user begins, and ``user_ptr`` [num_users + 2]
+        the boundaries of each user id's clicks in the stream (``None``
+        without users).
+    """
+    num_sessions = session_ptr.numel() - 1
+    lengths = session_ptr.diff()
+    if session_user is None:
+        session_order = torch.arange(num_sessions)
+    else:
+        session_order = torch.argsort(session_user, stable=True)
+    order, counts = _segments(session_ptr, session_order)
+    click_pos = torch.empty_like(order)
+    click_pos[order] = torch.arange(order.numel())
+    stream_start = torch.empty(num_sessions, dtype=torch.long)
+    stream_start[session_order] = _ptr(counts)[:-1]
+    if session_user is None:
+        return order, click_pos, stream_start, None
+    top = int(session_user.max()) if num_sessions else 0
+    num_users = top if num_users is None else num_users
+    if top > num_users:
+        raise ValueError(f"user id {top} exceeds num_users={num_users}")
+    user_counts = torch.zeros(num_users + 1, dtype=torch.long).index_add_(0, session_user, lengths)
+    user_ptr = _ptr(user_counts)
+    return order, click_pos, user_ptr[session_user], user_ptr
 
 
 def encode_item_ids(item_ids: Tensor, ids: Tensor | Sequence[int]) -> Tensor:
@@ -96,8 +141,18 @@ class SessionDataset(Dataset):
             samples come from (compact ids), for multi-target evaluation and
             popularity statistics.
         sample_session (LongTensor [S], optional): the session of each sample.
-        user (LongTensor [S], optional): the user of each sample.
+        user (LongTensor [S], optional): the user of each sample (ids
+            ``1 .. num_users``; 0 = unknown user).
         item_category (LongTensor [num_items + 1], optional): category per item.
+        history (tuple, optional): ``(source, start, length)``: the long-term
+            history of sample ``i`` is ``source[start[i] : start[i] + length[i]]``
+            (item ids, oldest first; empty when ``length[i] == 0``).
+        user_items (tuple, optional): ``(items, ptr)``: every interaction of
+            user ``u`` is ``items[ptr[u] : ptr[u + 1]]`` (all splits, for
+            sampled-negative evaluation: negatives are items a user never
+            interacted with).
+        num_users (int, optional): the largest user id (default: the largest
+            in ``user``).
         name (str): a label for messages and reports. (default: ``"sessions"``)
     """
 
@@ -111,6 +166,9 @@ class SessionDataset(Dataset):
         sample_session: Tensor | None = None,
         user: Tensor | None = None,
         item_category: Tensor | None = None,
+        history: tuple[Tensor, Tensor, Tensor] | None = None,
+        user_items: tuple[Tensor, Tensor] | None = None,
+        num_users: int | None = None,
         name: str = "sessions",
     ) -> None:
         if y.numel() != len(graphs):
@@ -125,6 +183,15 @@ class SessionDataset(Dataset):
         self.sample_session = sample_session
         self.user = user
         self.item_category = item_category
+        if history is not None and (
+            history[1].numel() != y.numel() or history[2].numel() != y.numel()
+        ):
+            raise ValueError("history start and length need one entry per sample")
+        self.history = history
+        self.user_items = user_items
+        if num_users is None and user is not None and user.numel():
+            num_users = int(user.max())
+        self.num_users = int(num_users or 0)
         self.name = name
 
     # -- construction --------------------------------------------------------
@@ -137,40 +204,110 @@ class SessionDataset(Dataset):
         weighting: str = "binary",
         max_length: int | None = None,
         session_user: Tensor | None = None,
+        history_length: int = 0,
         **kwargs: Any,
     ) -> SessionDataset:
         """Prefix-augment full sessions (compact ids) and build their graphs.
 
+        Every session ``s`` of length ``n`` gives the samples
+        ``(s[:-i], s[-i])`` for ``i = 1 .. n-1``, longest prefix first (the
+        SR-GNN protocol). See :meth:`from_prefixes` for the arguments.
+        """
+        _, lengths, _, session = prefix_augment(items, session_ptr)
+        return cls.from_prefixes(
+            items,
+            session_ptr,
+            session,
+            lengths,
+            num_items,
+            weighting=weighting,
+            max_length=max_length,
+            session_user=session_user,
+            history_length=history_length,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_prefixes(
+        cls,
+        items: Tensor,
+        session_ptr: Tensor,
+        sample_session: Tensor,
+        prefix_length: Tensor,
+        num_items: int,
+        weighting: str = "binary",
+        max_length: int | None = None,
+        session_user: Tensor | None = None,
+        history_length: int = 0,
+        sessions: tuple[Tensor, Tensor] | None = None,
+        **kwargs: Any,
+    ) -> SessionDataset:
+        """Samples ``(log[s][:p], log[s][p])`` of a click log, with their graphs.
+
         Args:
-            items (LongTensor [T]): the clicks of all sessions, concatenated.
+            items (LongTensor [T]): the clicks of the whole log (compact ids),
+                sessions in time order.
             session_ptr (LongTensor [S + 1]): session boundaries in ``items``.
+            sample_session (LongTensor [N]): the log session of every sample.
+            prefix_length (LongTensor [N]): how many clicks of it the sample's
+                input has; its target is the next click.
             num_items (int): the number of real items.
             weighting (str): edge weighting, see :func:`session_graph`.
-            max_length (int, optional): keep only the most recent
-                ``max_length`` clicks of each input prefix (the target is
+            max_length (int, optional): the short-term window: keep only the
+                most recent ``max_length`` clicks of each input (the target is
                 unchanged). ``None`` keeps whole prefixes.
-            session_user (LongTensor [S], optional): the user of each session.
+            session_user (LongTensor [S], optional): the user of each log
+                session (``1 .. num_users``); samples get ``user``, and the
+                dataset keeps every user's interactions (``user_items``).
+            history_length (int): the long-term window: attach to every
+                sample up to this many clicks that precede its input, taken
+                from the user's stream (earlier sessions of the same user in
+                time order, then the part of the current session cut off by
+                ``max_length``) or, without users, from the clipped part of the
+                session. ``0`` attaches no history. (default: ``0``)
+            sessions (tuple, optional): ``(items, ptr)`` kept as the split's
+                full sessions (popularity counts, multi-target evaluation).
+                (default: the whole log)
             **kwargs: passed to the constructor (``item_ids``,
-                ``item_category``, ``name``).
+                ``item_category``, ``num_users``, ``name``).
         """
-        clicks, lengths, targets, session = prefix_augment(items, session_ptr)
-        if max_length is not None:
-            if max_length < 1:
-                raise ValueError(f"max_length must be >= 1, got {max_length}")
-            keep_len = lengths.clamp(max=max_length)
-            sample_of_click = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
-            within = torch.arange(clicks.numel()) - _ptr(lengths)[:-1][sample_of_click]
-            clicks = clicks[within >= (lengths - keep_len)[sample_of_click]]
-            lengths = keep_len
-        graphs = build_session_graphs(clicks, lengths, weighting)
-        user = None if session_user is None else session_user[session]
+        lengths = session_ptr.diff()
+        if prefix_length.numel() and (
+            int(prefix_length.min()) < 1 or bool((prefix_length >= lengths[sample_session]).any())
+        ):
+            raise ValueError("every prefix needs at least one click and a next click")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        if history_length < 0:
+            raise ValueError(f"history_length must be >= 0, got {history_length}")
+        starts = session_ptr[:-1][sample_session]
+        keep = prefix_length if max_length is None else prefix_length.clamp(max=max_length)
+        window_start = starts + prefix_length - keep
+        clicks = items[_positions(window_start, keep)]
+        graphs = build_session_graphs(clicks, keep, weighting)
+        targets = items[starts + prefix_length]
+        user = None if session_user is None else session_user[sample_session]
+        history = user_items = None
+        if history_length > 0 or session_user is not None:
+            order, click_pos, floor, user_ptr = user_streams(
+                session_ptr, session_user, kwargs.get("num_users")
+            )
+            stream = items[order]
+            if user_ptr is not None:
+                user_items = (stream, user_ptr)
+            if history_length > 0:
+                window_pos = click_pos[window_start]
+                hist_start = torch.maximum(floor[sample_session], window_pos - history_length)
+                history = (stream, hist_start, window_pos - hist_start)
         return cls(
             graphs,
             targets,
             num_items,
-            sessions=(items, session_ptr),
-            sample_session=session,
+            sessions=(items, session_ptr) if sessions is None else sessions,
+            sample_session=sample_session,
             user=user,
+            history=history,
+            user_items=user_items,
             **kwargs,
         )
 
@@ -199,6 +336,12 @@ class SessionDataset(Dataset):
             data.user = self.user[idx : idx + 1]
         if self.item_category is not None:
             data.category = self.item_category[data.x]
+        if self.history is not None:
+            source, start, length = self.history
+            data.history = source[int(start[idx]) : int(start[idx] + length[idx])]
+            data.history_length = length[idx : idx + 1]
+            if self.item_category is not None:
+                data.history_category = self.item_category[data.history]
         return data
 
     def batch(self, indices: Sequence[int] | Tensor) -> SessionBatch:
@@ -209,6 +352,13 @@ class SessionDataset(Dataset):
         click_pos, click_counts = _segments(g.click_ptr, index)
         edge_pos, edge_counts = _segments(g.edge_ptr, index)
         x = g.x[node_pos]
+        history = {}
+        if self.history is not None:
+            source, start, length = self.history
+            hist = source[_positions(start[index], length[index])]
+            history = {"history": hist, "history_length": length[index]}
+            if self.item_category is not None:
+                history["history_category"] = self.item_category[hist]
         return assemble_batch(
             x=x,
             alias=g.alias[click_pos],
@@ -221,6 +371,7 @@ class SessionDataset(Dataset):
             y=self.y[index],
             user=None if self.user is None else self.user[index],
             category=None if self.item_category is None else self.item_category[x],
+            **history,
         )
 
     # -- items ----------------------------------------------------------------
@@ -234,6 +385,13 @@ class SessionDataset(Dataset):
     def encode(self, ids: Tensor | Sequence[int]) -> Tensor:
         """Map original item ids to compact ids (see :func:`encode_item_ids`)."""
         return encode_item_ids(self.item_ids, ids)
+
+    @property
+    def history_length(self) -> int:
+        """The longest long-term history of a sample (0 without histories)."""
+        if self.history is None or self.history[2].numel() == 0:
+            return 0
+        return int(self.history[2].max())
 
     def item_counts(self) -> Tensor:
         """FloatTensor [num_items + 1]: click count of every item in the full sessions."""
@@ -253,12 +411,18 @@ class SessionDataset(Dataset):
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"format_version": FORMAT_VERSION, "name": self.name}
         state["num_items"] = self.num_items
+        state["num_users"] = self.num_users
         for f in fields(GraphArrays):
             state[f"graphs.{f.name}"] = getattr(self.graphs, f.name)
         for key in ("y", "item_ids", "sample_session", "user", "item_category"):
             state[key] = getattr(self, key)
         if self.sessions is not None:
             state["sessions.items"], state["sessions.ptr"] = self.sessions
+        if self.history is not None:
+            keys = ("history.source", "history.start", "history.length")
+            state.update(zip(keys, self.history, strict=True))
+        if self.user_items is not None:
+            state["user_items.items"], state["user_items.ptr"] = self.user_items
         return state
 
     @classmethod
@@ -272,6 +436,11 @@ class SessionDataset(Dataset):
         sessions = None
         if state.get("sessions.items") is not None:
             sessions = (state["sessions.items"], state["sessions.ptr"])
+        history = user_items = None
+        if state.get("history.source") is not None:
+            history = (state["history.source"], state["history.start"], state["history.length"])
+        if state.get("user_items.items") is not None:
+            user_items = (state["user_items.items"], state["user_items.ptr"])
         return cls(
             graphs,
             state["y"],
@@ -281,6 +450,9 @@ class SessionDataset(Dataset):
             sample_session=state["sample_session"],
             user=state["user"],
             item_category=state["item_category"],
+            history=history,
+            user_items=user_items,
+            num_users=state["num_users"],
             name=state["name"],
         )
 

@@ -164,6 +164,7 @@ def session_graph(
     truncate: bool = False,
     user: int | None = None,
     category: Tensor | None = None,
+    history: Sequence[int] | Tensor | None = None,
 ) -> SessionData:
     r"""Turn one session into its SR-GNN graph.
 
@@ -180,7 +181,11 @@ def session_graph(
             raising. (default: ``False``)
         user (int, optional): the session's user id, stored as ``user``.
         category (LongTensor, optional): a category table indexed by item id;
-            the categories of the nodes are stored as ``category``.
+            the categories of the nodes are stored as ``category`` (and of
+            the history as ``history_category``).
+        history (list of int, optional): the long-term history before these
+            clicks, oldest first (may be empty); stored as ``history`` with
+            ``history_length``.
 
     Example:
         >>> g = session_graph([1, 2, 3, 2, 4])
@@ -206,6 +211,16 @@ def session_graph(
         data.user = torch.tensor([int(user)])
     if category is not None:
         data.category = category[g.x]
+    if history is not None:
+        hist = (
+            torch.zeros(0, dtype=torch.long)
+            if len(history) == 0
+            else validate_session(history, name="history")
+        )
+        data.history = hist
+        data.history_length = torch.tensor([hist.numel()])
+        if category is not None:
+            data.history_category = category[hist]
     return data
 
 

@@ -30,6 +30,15 @@ class SessionData(Data):
         y (LongTensor [1], optional): the next-item target.
         user (LongTensor [1], optional): the user id of the session.
         category (LongTensor [N], optional): the category of each node's item.
+        history (LongTensor [H], optional): the long-term history: item ids of
+            the behaviour *before* the clicks of ``x``/``alias`` (earlier
+            sessions of the user, or the part of a long sequence before the
+            short-term window), oldest first. May be empty (``H = 0``). Item
+            ids, not node indices: never offset.
+        history_length (LongTensor [1], optional): ``H``; in a batch, ``[B]``,
+            so that the concatenated ``history`` splits per session.
+        history_category (LongTensor [H], optional): the category of each
+            history item.
 
     In a batch (:class:`SessionBatch`) the same methods give the chain-graph
     view of the click sequences that the sequential models read.
@@ -61,21 +70,66 @@ class SessionData(Data):
         torch.cumsum(counts, 0, out=ptr[1:])
         return ptr
 
-    def sequences(self) -> tuple[Tensor, Tensor]:
+    def sequences(self, field: str = "x") -> tuple[Tensor, Tensor]:
         """The click sequences, left-aligned and padded with item 0.
 
+        Args:
+            field (str): the node attribute read per click: ``"x"`` (item
+                ids) or another per-node field such as ``"category"``.
+                (default: ``"x"``)
+
         Returns:
-            ``(items, mask)``: LongTensor [B, L_max] of item ids in click
-            order and the BoolTensor [B, L_max] marking real clicks.
+            ``(items, mask)``: LongTensor [B, L_max] of item ids (or the
+            field's values) in click order and the BoolTensor [B, L_max]
+            marking real clicks.
         """
         sess = self.click_session()
         ptr = self.click_ptr()
         lengths = ptr[1:] - ptr[:-1]
         max_len = int(lengths.max()) if lengths.numel() else 0
         pos = torch.arange(sess.numel(), device=sess.device) - ptr[sess]
-        items = self.x.new_zeros(self.num_sessions, max_len)
-        items[sess, pos] = self.x[self.alias]
+        values = self[field]
+        items = values.new_zeros(self.num_sessions, max_len)
+        items[sess, pos] = values[self.alias]
         mask = torch.zeros(self.num_sessions, max_len, dtype=torch.bool, device=sess.device)
+        mask[sess, pos] = True
+        return items, mask
+
+    def history_ptr(self) -> Tensor:
+        """LongTensor [B + 1]: where each session's history starts in ``history``."""
+        lengths = self.history_length
+        ptr = lengths.new_zeros(lengths.numel() + 1)
+        torch.cumsum(lengths, 0, out=ptr[1:])
+        return ptr
+
+    def histories(self, field: str = "history") -> tuple[Tensor, Tensor]:
+        """The long-term histories, left-aligned and padded with 0.
+
+        Args:
+            field (str): ``"history"`` (item ids) or ``"history_category"``.
+
+        Returns:
+            ``(items, mask)``: LongTensor [B, H_max] (oldest first) and the
+            BoolTensor [B, H_max] marking real entries. ``H_max`` is 0 when
+            every history of the batch is empty.
+
+        Raises:
+            AttributeError: the batch carries no history (see
+                :class:`graphrec.data.SessionDataset`'s ``history_length``).
+        """
+        if self.get("history_length") is None:
+            raise AttributeError(
+                "this batch has no long-term history; build the dataset with history_length > 0"
+            )
+        values = self[field]
+        lengths = self.history_length
+        ptr = self.history_ptr()
+        max_len = int(lengths.max()) if lengths.numel() else 0
+        sess = torch.repeat_interleave(torch.arange(lengths.numel(), device=values.device), lengths)
+        pos = torch.arange(values.numel(), device=values.device) - ptr[sess]
+        items = values.new_zeros(lengths.numel(), max_len)
+        items[sess, pos] = values
+        mask = torch.zeros(lengths.numel(), max_len, dtype=torch.bool, device=values.device)
         mask[sess, pos] = True
         return items, mask
 
@@ -108,4 +162,7 @@ Built by :func:`graphrec.data.collate`, by :meth:`SessionDataset.batch` or by
 ``alias``) are offset per session; ``batch`` maps nodes to sessions. Besides
 the graph, it offers the chain-graph view read by the sequential models:
 :meth:`sequences`, :meth:`last_click`, :meth:`chain_edge_index`, and ``y`` [B].
+Optional per-session fields: ``user`` [B], per-node ``category``, and the
+long-term history (``history``, ``history_length`` [B], ``history_category``;
+:meth:`histories` pads it).
 """

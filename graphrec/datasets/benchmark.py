@@ -74,6 +74,7 @@ def load_benchmark(
     seed: int = 0,
     weighting: str = "binary",
     max_length: int | None = None,
+    history_length: int = 0,
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
 ) -> SessionDataset:
@@ -105,6 +106,9 @@ def load_benchmark(
             (default: ``"binary"``)
         max_length (int, optional): keep only the most recent ``max_length``
             clicks of each input (default: whole prefixes).
+        history_length (int): attach up to this many clicks cut off by
+            ``max_length`` as the long-term history (sessions have no users
+            here, so the history never leaves the session). (default: ``0``)
         cache (bool): store the built graphs under ``<root>/<name>/processed/``
             and reuse them while the source files are unchanged (checksums).
             A read-only root only logs that nothing was cached.
@@ -133,6 +137,8 @@ def load_benchmark(
     tag = f"{split}-{valid_mode}{valid_fraction:g}-seed{seed}-{weighting}-len{max_length}"
     if valid_mode == "last":
         tag = f"{split}-last{valid_fraction:g}-{weighting}-len{max_length}"
+    if history_length:
+        tag += f"-hist{history_length}"
     cache_file = (Path(cache_dir) if cache_dir else folder / "processed") / f"{name}-{tag}.pt"
     checksums = {"train": sha256(train_file), "test": sha256(test_file)}
     if cache and cache_file.is_file():
@@ -167,6 +173,7 @@ def load_benchmark(
         num_items,
         weighting=weighting,
         max_length=max_length,
+        history_length=history_length,
         item_ids=item_ids,
         name=f"{name}/{split}",
     )

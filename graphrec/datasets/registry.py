@@ -7,9 +7,10 @@ from typing import Any
 
 from graphrec.data import SessionDataset
 from graphrec.datasets.benchmark import BENCHMARKS, load_benchmark
+from graphrec.datasets.sequential import SEQUENTIAL, load_sequential
 from graphrec.datasets.synthetic import DEMO_SIZE, synthetic
 
-DATASETS = (*BENCHMARKS, "synthetic")
+DATASETS = (*BENCHMARKS, *SEQUENTIAL, "synthetic")
 
 
 def load_dataset(
@@ -20,13 +21,18 @@ def load_dataset(
     weighting: str = "binary",
     max_length: int | None = None,
     seed: int = 0,
+    history_length: int = 0,
     **kwargs: Any,
 ) -> SessionDataset:
-    """A split of a benchmark (:func:`load_benchmark`) or of the synthetic default.
+    """A split of a session benchmark, a user-sequential benchmark or the synthetic default.
 
     ``"synthetic"`` is the demo-sized synthetic log (50,000 sessions, 3,000
     items); ``kwargs`` override its size or pass options to
     :func:`load_benchmark` (``cache``, ``cache_dir``, ``valid_mode``).
+    ``"amazon-games"`` is read by :func:`load_sequential` (leave-one-out):
+    ``valid_fraction > 0`` holds each user's second-to-last item out for
+    validation, ``0`` trains on all but the test item; ``max_length``
+    defaults to 50 there.
     """
     if name == "synthetic":
         size = {**DEMO_SIZE, **kwargs}
@@ -37,6 +43,20 @@ def load_dataset(
             valid_fraction=valid_fraction,
             weighting=weighting,
             max_length=max_length,
+            history_length=history_length,
+        )
+    if name in SEQUENTIAL:
+        unknown = set(kwargs) - {"cache", "cache_dir"}  # nothing is cached: it loads in ~1 s
+        if unknown:
+            raise ValueError(f"{name}: unsupported option(s) {sorted(unknown)}")
+        return load_sequential(
+            name,
+            root=root,
+            split=split,
+            max_length=50 if max_length is None else max_length,
+            history_length=history_length,
+            valid=valid_fraction > 0,
+            weighting=weighting,
         )
     if name not in BENCHMARKS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
@@ -47,6 +67,7 @@ def load_dataset(
         valid_fraction=valid_fraction,
         weighting=weighting,
         max_length=max_length,
+        history_length=history_length,
         seed=seed,
         **kwargs,
     )

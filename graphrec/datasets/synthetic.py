@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import torch
 
-from graphrec.data.dataset import SessionDataset
+from graphrec.data.dataset import SessionDataset, prefix_augment
 from graphrec.datasets.benchmark import SPLITS, select_sessions, split_sessions
 
 
@@ -37,7 +37,8 @@ def generate_sessions(
 
     Returns:
         A dict with ``items`` (concatenated clicks, ids ``1 .. num_items``),
-        ``ptr`` (session boundaries), ``user`` per session, and
+        ``ptr`` (session boundaries), ``user`` per session (ids
+        ``1 .. num_users``), and
         ``item_category`` (``[num_items + 1]``, categories ``1 .. num_categories``, 0 for padding).
     """
     for name, v in (("num_sessions", num_sessions), ("num_items", num_items)):
@@ -66,12 +67,12 @@ def generate_sessions(
     prefs /= prefs.sum(1, keepdims=True)
     user_cats = [rng.choice(cats_in_use, size=3, replace=cats_in_use.size < 3, p=p) for p in prefs]
 
-    users = rng.integers(0, num_users, size=num_sessions)
+    users = rng.integers(1, num_users + 1, size=num_sessions)  # 0 = unknown user
     lengths = np.minimum(2 + rng.poisson(mean_length - 2, size=num_sessions), max_length)
     out = np.empty(int(lengths.sum()), dtype=np.int64)
     pos = 0
     for s in range(num_sessions):
-        cats = user_cats[users[s]]
+        cats = user_cats[users[s] - 1]
         c = cats[0] if rng.random() < 0.6 else cats[rng.integers(1, 3)]
         item = rng.choice(members[c], p=member_p[c])
         out[pos] = item
@@ -112,6 +113,7 @@ def synthetic(
     test_fraction: float = 0.1,
     weighting: str = "binary",
     max_length: int | None = None,
+    history_length: int = 0,
 ) -> SessionDataset:
     """The embedded synthetic dataset, split like the benchmarks.
 
@@ -120,6 +122,10 @@ def synthetic(
     test split; of the rest, the last ``valid_fraction`` the validation split.
     Samples are prefix-augmented like the benchmarks and carry ``user`` and
     per-node ``category`` (categories are numbered from 1; 0 = padding).
+    Users own many sessions spread over the log, so with ``history_length``
+    every sample also carries its user's earlier clicks (the long-term
+    history read by SDM), whatever split those earlier sessions fell in:
+    they precede the sample in time.
 
     Args:
         num_sessions (int): sessions in the log. (default: ``6000``)
@@ -133,6 +139,8 @@ def synthetic(
         test_fraction (float): share of all sessions used for test. (default: ``0.1``)
         weighting (str): edge weighting. (default: ``"binary"``)
         max_length (int, optional): keep the most recent clicks of each input.
+        history_length (int): attach up to this many earlier clicks of the
+            user as the long-term history (0: none). (default: ``0``)
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -148,15 +156,23 @@ def synthetic(
     else:
         train_idx, valid_idx = split_sessions(num_sessions - num_test, valid_fraction)
         index = train_idx if split == "train" else valid_idx
-    sel_items, sel_ptr = select_sessions(items, ptr, index)
-    return SessionDataset.from_sessions(
-        sel_items,
-        sel_ptr,
+    in_split = torch.zeros(num_sessions, dtype=torch.bool)
+    in_split[index] = True
+    _, prefix_length, _, sample_session = prefix_augment(items, ptr)
+    keep = in_split[sample_session]
+    return SessionDataset.from_prefixes(
+        items,
+        ptr,
+        sample_session[keep],
+        prefix_length[keep],
         num_items,
         weighting=weighting,
         max_length=max_length,
-        session_user=users[index],
+        session_user=users,
+        history_length=history_length,
+        sessions=select_sessions(items, ptr, index),
         item_category=torch.tensor(log["item_category"]),
+        num_users=num_users,
         name=f"synthetic/{split}",
     )
 

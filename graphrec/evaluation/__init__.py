@@ -7,6 +7,7 @@ from graphrec.evaluation.metrics import (
     format_table,
     rank_of_target,
 )
+from graphrec.evaluation.negatives import interacted_items, sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "evaluate",
     "evaluate_multi_target",
     "format_table",
+    "interacted_items",
     "rank_of_target",
+    "sample_negatives",
     "split_for_multi_target",
 ]

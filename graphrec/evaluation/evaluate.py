@@ -10,6 +10,7 @@ from torch import Tensor
 from graphrec.data import SessionDataset, build_session_graphs
 from graphrec.data.graph import _ptr
 from graphrec.evaluation.metrics import Evaluator, MultiTargetEvaluator
+from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
 
@@ -23,6 +24,8 @@ def evaluate(
     retriever: FaissRetriever | None = None,
     candidates: Tensor | None = None,
     device: torch.device | str | None = None,
+    negatives: int | None = None,
+    negative_seed: int = 0,
 ) -> dict[str, float]:
     """Next-item metrics of ``model`` on every sample of ``dataset``.
 
@@ -42,6 +45,13 @@ def evaluate(
             items per sample (ranking / re-ranking); a target missing from its
             candidates counts as a miss.
         device: where to run the model (default: where its parameters are).
+        negatives (int, optional): also rank each target against this many
+            items drawn uniformly from those its user never interacted with
+            (:func:`sample_negatives`, drawn once per split with
+            ``negative_seed``, the same for every model); those metrics are
+            named ``"HR@10 (100 neg.)"`` etc. and come beside the full-ranking
+            ones, never instead of them.
+        negative_seed (int): seed of the negatives. (default: ``0``)
 
     Returns:
         ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``.
@@ -53,11 +63,16 @@ def evaluate(
         raise ValueError(f"candidates has {candidates.size(0)} rows for {len(dataset)} samples")
     device = torch.device(device) if device is not None else model.item_ids.device
     evaluator = Evaluator(ks, num_items=model.num_items)
+    sampled = sampled_evaluator = None
+    if negatives is not None:
+        sampled = sample_negatives(dataset, negatives, negative_seed)
+        sampled_evaluator = Evaluator(ks, suffix=f" ({negatives} neg.)")
     was_training = model.training
     model.eval()
     for start in range(0, len(dataset), batch_size):
         index = torch.arange(start, min(start + batch_size, len(dataset)))
         batch = dataset.batch(index).to(device)
+        scores = None
         if retriever is not None:
             top, _ = retriever.search(model.session_embedding(batch), max(ks))
             evaluator.update_topk(top, batch.y.cpu())
@@ -65,9 +80,17 @@ def evaluate(
             cand = candidates[index].to(device)
             evaluator.update_candidates(model.score(batch, cand), cand, batch.y)
         else:
-            evaluator.update(model.score(batch), batch.y)
+            scores = model.score(batch)
+            evaluator.update(scores, batch.y)
+        if sampled is not None:
+            cand = torch.cat([batch.y.view(-1, 1), sampled[index].to(device)], dim=1)
+            cand_scores = model.score(batch, cand) if scores is None else scores.gather(1, cand)
+            sampled_evaluator.update_candidates(cand_scores, cand, batch.y)
     model.train(was_training)
-    return evaluator.compute()
+    results = evaluator.compute()
+    if sampled_evaluator is not None:
+        results.update(sampled_evaluator.compute())
+    return results
 
 
 def split_for_multi_target(

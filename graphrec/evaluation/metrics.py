@@ -48,6 +48,8 @@ class Evaluator:
         metrics (tuple of str): any of ``"hr"``, ``"mrr"``, ``"ndcg"``.
             (default: all three)
         num_items (int, optional): catalogue size, needed for coverage.
+        suffix (str): appended to every output name, e.g. ``" (100 neg.)"``
+            for metrics over sampled candidates. (default: ``""``)
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Evaluator:
         ks: Iterable[int] = (5, 10, 20),
         metrics: Iterable[str] = METRICS,
         num_items: int | None = None,
+        suffix: str = "",
     ) -> None:
         self.ks = tuple(sorted(set(int(k) for k in ks)))
         if not self.ks or self.ks[0] < 1:
@@ -64,6 +67,7 @@ class Evaluator:
         if unknown:
             raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {METRICS}")
         self.num_items = num_items
+        self.suffix = suffix
         self.reset()
 
     def reset(self) -> None:
@@ -155,9 +159,9 @@ class Evaluator:
         out = {}
         for k in self.ks:
             for m in self.metrics:
-                out[f"{_NAMES[m]}@{k}"] = self._sums[(m, k)] / self.count
+                out[f"{_NAMES[m]}@{k}{self.suffix}"] = self._sums[(m, k)] / self.count
             if self._seen is not None:
-                out[f"Coverage@{k}"] = float(self._seen[k][1:].float().mean())
+                out[f"Coverage@{k}{self.suffix}"] = float(self._seen[k][1:].float().mean())
         return out
 
 

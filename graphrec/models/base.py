@@ -82,6 +82,8 @@ class SessionRecommender(nn.Module):
         k: int = 20,
         exclude_seen: bool = False,
         return_scores: bool = False,
+        users: Sequence[int] | None = None,
+        histories: Sequence[Sequence[int]] | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Top-``k`` next items for sessions given in original item ids.
 
@@ -91,6 +93,10 @@ class SessionRecommender(nn.Module):
             exclude_seen (bool): never recommend an item already in the
                 session. (default: ``False``)
             return_scores (bool): also return the scores. (default: ``False``)
+            users (list of int, optional): the user of each session (the
+                dataset's user ids; 0 = unknown), for models with users.
+            histories (list of lists, optional): each session's long-term
+                history (original item ids, oldest first; may be empty).
 
         Returns:
             LongTensor ``[S, k]`` of original item ids, best first (and the
@@ -100,18 +106,27 @@ class SessionRecommender(nn.Module):
             raise ValueError(f"k must lie in 1..{self.num_items}, got {k}")
         if len(sessions) == 0:
             raise ValueError("recommend() needs at least one session")
+        for what, values in (("users", users), ("histories", histories)):
+            if values is not None and len(values) != len(sessions):
+                raise ValueError(f"{len(values)} {what} for {len(sessions)} sessions")
         was_training = self.training
         self.eval()
         device = self.item_ids.device
+        category = getattr(self, "item_category", None)
+        category = None if category is None else category.cpu()
         graphs = []
         for n, s in enumerate(sessions):
             if len(s) == 0:
                 raise ValueError(f"session {n} is empty")
             try:
-                compact = encode_item_ids(self.item_ids, list(s))
+                compact = encode_item_ids(self.item_ids, list(s)).cpu()
+                history = None
+                if histories is not None:
+                    history = encode_item_ids(self.item_ids, list(histories[n])).cpu()
             except ValueError as e:
                 raise ValueError(f"session {n}: {e}") from None
-            graphs.append(session_graph(compact.cpu()))
+            user = None if users is None else int(users[n])
+            graphs.append(session_graph(compact, user=user, category=category, history=history))
         batch = collate(graphs).to(device)
         scores = self.score(batch)
         if exclude_seen:
@@ -124,19 +139,26 @@ class SessionRecommender(nn.Module):
 
 
 class RetrievalRecommender(SessionRecommender):
-    r"""A model that embeds a session and scores items by inner product.
+    r"""A model that embeds a session and scores items by similarity.
 
     .. math::
-        \hat{y}_i = \mathbf{s}^\top \mathbf{v}_i
+        \hat{y}_i = \mathbf{s}^\top \mathbf{v}_i \quad (\text{metric} = \text{"dot"})
+        \qquad \text{or} \qquad
+        \hat{y}_i = -\lVert \mathbf{s} - \mathbf{v}_i \rVert^2 \quad (\text{"l2"})
 
     Subclasses implement :meth:`session_embedding` and keep their item table
     in ``self.item_embedding`` (an :class:`torch.nn.Embedding` of
-    ``num_items + 1`` rows whose row 0 is the padding item, kept at zero).
-    The loss is the exact full-catalogue cross-entropy, fused
-    (:func:`graphrec.nn.functional.full_softmax_cross_entropy`).
+    ``num_items + 1`` rows whose row 0 is the padding item, kept at zero),
+    or override :meth:`item_vectors`. With ``metric = "dot"`` the loss is the
+    exact full-catalogue cross-entropy, fused
+    (:func:`graphrec.nn.functional.full_softmax_cross_entropy`); a model with
+    another metric or loss overrides :meth:`loss`. The faiss path of the
+    evaluator builds an inner-product or an L2 index after ``metric``.
     """
 
     item_embedding: nn.Embedding
+    #: ``"dot"`` (inner product) or ``"l2"`` (negative squared Euclidean distance)
+    metric: str = "dot"
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         """``[B, d]`` session representations."""
@@ -147,15 +169,61 @@ class RetrievalRecommender(SessionRecommender):
         return self.item_embedding.weight
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
-        s = self.session_embedding(batch)
         items = self.item_vectors()
         if candidates is not None:
-            return torch.einsum("bd,bcd->bc", s, items[candidates])
-        scores = s @ items.t()
-        scores[:, 0] = float("-inf")
-        return scores
+            items = items[candidates]
+        return similarity(self.session_embedding(batch), items, self.metric)
 
     def loss(self, batch: SessionBatch) -> Tensor:
+        if self.metric != "dot":
+            return super().loss(batch)
         return full_softmax_cross_entropy(
             self.session_embedding(batch), self.item_vectors(), batch.y
         )
+
+
+def batch_users(batch: SessionBatch, num_users: int) -> Tensor:
+    """LongTensor [B]: the batch's user ids, 0 (unknown) where it has none.
+
+    A model built without users (``num_users = 0``) treats every session
+    as the unknown user 0.
+
+    Raises:
+        ValueError: a user id outside ``0 .. num_users``.
+    """
+    user = batch.get("user")
+    if user is None or num_users == 0:
+        return batch.x.new_zeros(batch.num_sessions)
+    if user.numel() and (int(user.min()) < 0 or int(user.max()) > num_users):
+        raise ValueError(
+            f"user ids must lie in 0..{num_users} (0 = unknown), got "
+            f"{int(user.min())}..{int(user.max())}"
+        )
+    return user
+
+
+def similarity(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:
+    """Scores of items for queries: inner products, or negative squared distances.
+
+    Args:
+        queries (Tensor [B, d]): session vectors.
+        items (Tensor): the whole table ``[num_items + 1, d]`` (row 0 =
+            padding), or per-session candidate vectors ``[B, C, d]``.
+        metric (str): ``"dot"`` or ``"l2"``. (default: ``"dot"``)
+
+    Returns:
+        ``[B, num_items + 1]`` (column 0 = ``-inf``) for a table, ``[B, C]``
+        for candidates.
+    """
+    if metric not in ("dot", "l2"):
+        raise ValueError(f"metric must be 'dot' or 'l2', got {metric!r}")
+    if items.dim() == 3:
+        if metric == "dot":
+            return torch.einsum("bd,bcd->bc", queries, items)
+        return -(queries.unsqueeze(1) - items).square().sum(-1)
+    scores = queries @ items.t()
+    if metric == "l2":
+        # -||q - v||^2 = 2 q.v - ||v||^2 - ||q||^2, one matmul for the whole block
+        scores.mul_(2).sub_(items.square().sum(1)).sub_(queries.square().sum(1, keepdim=True))
+    scores[:, 0] = float("-inf")
+    return scores

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -55,3 +57,66 @@ def full_softmax_cross_entropy(h: Tensor, weight: Tensor, target: Tensor) -> Ten
         target (LongTensor [B]): target item ids in ``1 .. N``.
     """
     return _FullSoftmaxCrossEntropy.apply(h, weight, target)
+
+
+def timing_signal(positions: Tensor, channels: int, max_timescale: float = 1.0e4) -> Tensor:
+    r"""Sinusoidal position signal of "Attention Is All You Need" (tensor2tensor layout).
+
+    For :math:`n = \lfloor d/2 \rfloor` timescales
+    :math:`\tau_j = \text{max\_timescale}^{-j / \max(n - 1, 1)}`, the signal of
+    position :math:`p` is :math:`[\sin(p \tau_0), \dots, \sin(p \tau_{n-1}),
+    \cos(p \tau_0), \dots, \cos(p \tau_{n-1})]`, zero-padded to ``channels``.
+
+    Args:
+        positions (Tensor [...]): positions (any shape, integer or float).
+        channels (int): the signal width :math:`d`.
+        max_timescale (float): the longest wavelength. (default: ``1e4``)
+
+    Returns:
+        ``[..., channels]`` float tensor.
+    """
+    n = channels // 2
+    step = math.log(max_timescale) / max(n - 1, 1)
+    inv = torch.exp(torch.arange(n, dtype=torch.float32, device=positions.device) * -step)
+    angle = positions.unsqueeze(-1).float() * inv
+    signal = torch.cat([angle.sin(), angle.cos()], dim=-1)
+    if channels % 2:
+        signal = torch.nn.functional.pad(signal, (0, 1))
+    return signal
+
+
+def clip_norm(x: Tensor, max_norm: float | None) -> Tensor:
+    """Rows of ``x`` rescaled to an L2 norm of at most ``max_norm`` (differentiable).
+
+    The functional form of a max-norm constraint on embeddings: the stored
+    table is unchanged, every use sees the clipped vectors. ``None`` returns
+    ``x`` itself.
+    """
+    if max_norm is None:
+        return x
+    norm = x.norm(dim=-1, keepdim=True)
+    return x * (max_norm / norm.clamp(min=max_norm))
+
+
+def masked_attention_pool(query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+    r"""Dot-product attention of one query over a padded set of keys.
+
+    .. math::
+        \alpha_k = \frac{\exp(\mathbf{q}^\top \mathbf{k}_k)}
+            {\sum_{k' \in \text{real}} \exp(\mathbf{q}^\top \mathbf{k}_{k'})}, \qquad
+        \mathbf{z} = \sum_{k \in \text{real}} \alpha_k \mathbf{k}_k
+
+    Padding never takes weight; a row without any real key gives
+    :math:`\mathbf{z} = \mathbf{0}`.
+
+    Args:
+        query (Tensor [B, d]): one query per row.
+        keys (Tensor [B, K, d]): the keys (also the values).
+        mask (BoolTensor [B, K]): real keys.
+
+    Returns:
+        ``[B, d]``.
+    """
+    logits = torch.einsum("bd,bkd->bk", query, keys).masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # all-padding rows -> 0
+    return torch.einsum("bk,bkd->bd", weights, keys)

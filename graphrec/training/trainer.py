@@ -24,6 +24,8 @@ from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("graphrec.training")
 
+OPTIMIZERS = ("adam", "adagrad")
+
 
 @dataclass
 class TrainResult:
@@ -61,13 +63,21 @@ class Trainer:
             them the last epoch is kept and nothing stops early.
         epochs (int): maximum number of epochs. (default: ``30``)
         batch_size (int): samples per step. (default: ``100``)
+        optimizer (str): ``"adam"`` (fused where available) or ``"adagrad"``
+            (accumulator starting at 0). (default: ``"adam"``)
         lr (float): learning rate. (default: ``1e-3``)
-        weight_decay (float): L2 penalty of Adam. (default: ``1e-5``)
+        weight_decay (float): L2 penalty of the optimizer. (default: ``1e-5``)
+        clip_grad_norm (float, optional): clip the global gradient norm to
+            this value before each step (the STAMP authors' code clips at 110
+            or 150). (default: no clipping)
         lr_step (int): epochs between learning-rate decays. (default: ``3``)
         lr_gamma (float): decay factor. (default: ``0.1``)
         patience (int): epochs without improvement before stopping. (default: ``10``)
         monitor (str): validation metric to maximise. (default: ``"HR@20"``)
         ks (tuple of int): cut-offs of the validation metrics. (default: ``(5, 10, 20)``)
+        negatives (int, optional): also compute the validation metrics over
+            this many sampled negatives (``"HR@10 (100 neg.)"``, ...), which
+            ``monitor`` may then name. (default: full ranking only)
         run_dir (str, optional): where checkpoints and ``metrics.jsonl`` go
             (nothing is written when ``None``).
         seed (int): seed of the initialisation-independent randomness
@@ -87,13 +97,16 @@ class Trainer:
         valid_data: SessionDataset | None = None,
         epochs: int = 30,
         batch_size: int = 100,
+        optimizer: str = "adam",
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
+        clip_grad_norm: float | None = None,
         lr_step: int = 3,
         lr_gamma: float = 0.1,
         patience: int = 10,
         monitor: str = "HR@20",
         ks: Iterable[int] = (5, 10, 20),
+        negatives: int | None = None,
         run_dir: str | os.PathLike | None = None,
         seed: int = 0,
         checkpoint_every: int | None = None,
@@ -108,8 +121,13 @@ class Trainer:
             raise ValueError(
                 f"the model has {model.num_items} items, the training data {train_data.num_items}"
             )
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         self.ks = tuple(ks)
+        self.negatives = negatives
         valid_keys = {f"{m}@{k}" for m in ("HR", "MRR", "NDCG", "Coverage") for k in self.ks}
+        if negatives is not None:
+            valid_keys |= {f"{m}@{k} ({negatives} neg.)" for m in ("HR", "MRR", "NDCG") for k in ks}
         if monitor not in valid_keys:
             raise ValueError(f"monitor must be one of {sorted(valid_keys)}, got {monitor!r}")
         self.device = torch.device(device) if device else model.item_ids.device
@@ -125,21 +143,30 @@ class Trainer:
         self.hparams = {
             "epochs": epochs,
             "batch_size": batch_size,
+            "optimizer": optimizer,
             "lr": lr,
             "weight_decay": weight_decay,
+            "clip_grad_norm": clip_grad_norm,
             "lr_step": lr_step,
             "lr_gamma": lr_gamma,
             "patience": patience,
             "monitor": monitor,
             "ks": list(self.ks),
+            "negatives": negatives,
             "seed": seed,
             "max_steps_per_epoch": max_steps_per_epoch,
         }
         self.loader = SessionLoader(train_data, batch_size, shuffle=True, seed=seed)
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused
-        )
+        self.clip_grad_norm = clip_grad_norm
+        if optimizer == "adam":
+            fused = self.device.type in ("cpu", "cuda")
+            self.optimizer = torch.optim.Adam(
+                model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused
+            )
+        else:
+            self.optimizer = torch.optim.Adagrad(
+                model.parameters(), lr=lr, weight_decay=weight_decay
+            )
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, lr_step, lr_gamma)
         # progress through training, saved in checkpoints
         self.epoch, self.step_in_epoch = 0, 0
@@ -290,6 +317,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.model.loss(batch)
         loss.backward()
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
         return float(loss.detach())
 
@@ -299,7 +328,7 @@ class Trainer:
         improved = True
         if self.valid_data is not None:
             start = time.perf_counter()
-            metrics = evaluate(self.model, self.valid_data, ks=self.ks)
+            metrics = evaluate(self.model, self.valid_data, ks=self.ks, negatives=self.negatives)
             record["valid_seconds"] = time.perf_counter() - start
             record["valid"] = metrics
             value = metrics[self.monitor]

@@ -1,0 +1,225 @@
+"""SDM: sequential deep matching of short- and long-term preferences."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from graphrec.data import SessionBatch
+from graphrec.models.base import RetrievalRecommender, batch_users
+from graphrec.nn.functional import masked_attention_pool
+
+SOFTMAX = ("full", "sampled")
+
+
+class SDM(RetrievalRecommender):
+    r"""SDM from `"SDM: Sequential Deep Matching Model for Online Large-scale
+    Recommender System" <https://arxiv.org/abs/1909.00385>`_ (Lv et al., CIKM 2019).
+
+    **Short term** (the session's clicks, each embedded as its item, concatenated
+    with its category when the model has categories): an LSTM, multi-head
+    self-attention over its outputs, then attention with the user embedding
+    :math:`\mathbf{e}_u` as query:
+
+    .. math::
+        \mathbf{h}_1 \dots \mathbf{h}_t &= \mathrm{LSTM}(\mathbf{e}_{i_1}
+            \dots \mathbf{e}_{i_t}), \qquad
+        \hat{\mathbf{h}}_1 \dots \hat{\mathbf{h}}_t =
+            \mathrm{MultiHead}(\mathbf{h}, \mathbf{h}, \mathbf{h})
+
+        \mathbf{s}_t &= \sum_k \alpha_k \hat{\mathbf{h}}_k, \qquad
+            \alpha_k = \mathrm{softmax}_k(\mathbf{e}_u^\top \hat{\mathbf{h}}_k)
+
+    **Long term** (the batch's ``history``: earlier behaviour, item ids and,
+    with categories, their categories): attention with :math:`\mathbf{e}_u`
+    as query over each feature's embeddings, concatenated, then a dense layer:
+
+    .. math::
+        \mathbf{z}^f = \sum_k \mathrm{softmax}_k(\mathbf{e}_u^\top \mathbf{g}^f_k)\,
+            \mathbf{g}^f_k, \qquad
+        \mathbf{p}_u = \tanh(\mathbf{W}^p [\mathbf{z}^{item}; \mathbf{z}^{cat}] + \mathbf{b})
+
+    **Gated fusion**, scored by inner product with the item embeddings:
+
+    .. math::
+        G = \sigma(\mathbf{W}_1 \mathbf{e}_u + \mathbf{W}_2 \mathbf{s}_t +
+            \mathbf{W}_3 \mathbf{p}_u + \mathbf{b}), \qquad
+        \mathbf{o} = (1 - G) \odot \mathbf{p}_u + G \odot \mathbf{s}_t
+
+    A session with an empty history (or a batch without one: session
+    datasets) takes :math:`\mathbf{o} = \mathbf{s}_t`, the gate never sees a
+    meaningless :math:`\mathbf{p}_u`. User 0, and every session of a batch
+    without ``user``, is the learned "unknown user" row of the user table.
+
+    Training minimises the exact full-catalogue softmax cross-entropy
+    (``softmax="full"``, the default) or, as in the paper, a sampled softmax
+    (``"sampled"``: ``num_sampled`` items drawn uniformly per batch, shared by
+    its sessions, accidental hits of the target removed; a uniform sampler
+    needs no log-Q correction). The authors' code applies the loss at every
+    position of a user's sequence; graphrec's prefix-augmented samples train
+    on the same (prefix, next item) pairs, one sample each, through the one
+    batch.
+
+    Args:
+        num_items (int): the number of real items.
+        num_users (int): the largest user id (0: only the unknown user). (default: ``0``)
+        num_categories (int): the largest category id (0: no categories). (default: ``0``)
+        hidden_channels (int): embedding and hidden size :math:`d`. (default: ``64``)
+        num_heads (int): self-attention heads. (default: ``2``)
+        num_layers (int): LSTM layers. (default: ``1``)
+        softmax (str): ``"full"`` or ``"sampled"``. (default: ``"full"``)
+        num_sampled (int): negatives of the sampled softmax. (default: ``100``)
+
+    Shapes:
+        - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
+          ``category``, ``history``/``history_length``/``history_category``)
+        - **output:** :meth:`session_embedding` :math:`(B, d)`;
+          :meth:`score` :math:`(B, \text{num\_items} + 1)`
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        num_users: int = 0,
+        num_categories: int = 0,
+        hidden_channels: int = 64,
+        num_heads: int = 2,
+        num_layers: int = 1,
+        softmax: str = "full",
+        num_sampled: int = 100,
+    ) -> None:
+        super().__init__(num_items)
+        if softmax not in SOFTMAX:
+            raise ValueError(f"softmax must be one of {SOFTMAX}, got {softmax!r}")
+        if hidden_channels % num_heads:
+            raise ValueError(f"hidden_channels={hidden_channels} is not a multiple of num_heads")
+        if num_users < 0 or num_categories < 0 or num_layers < 1 or num_sampled < 1:
+            raise ValueError("num_users/num_categories >= 0, num_layers/num_sampled >= 1")
+        self.num_users = num_users
+        self.num_categories = num_categories
+        self.hidden_channels = hidden_channels
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.softmax = softmax
+        self.num_sampled = num_sampled
+        d = hidden_channels
+        features = 2 if num_categories else 1
+        self.item_embedding = nn.Embedding(num_items + 1, d, padding_idx=0)
+        self.category_embedding = (
+            nn.Embedding(num_categories + 1, d, padding_idx=0) if num_categories else None
+        )
+        self.user_embedding = nn.Embedding(num_users + 1, d)  # row 0: unknown user
+        self.lstm = nn.LSTM(features * d, d, num_layers=num_layers, batch_first=True)
+        self.self_attention = nn.MultiheadAttention(d, num_heads, batch_first=True)
+        self.lin_long = nn.Linear(features * d, d)  # W^p, b
+        self.lin_gate_user = nn.Linear(d, d, bias=False)  # W_1
+        self.lin_gate_short = nn.Linear(d, d, bias=False)  # W_2
+        self.lin_gate_long = nn.Linear(d, d)  # W_3, b
+        if num_categories:
+            self.register_buffer("item_category", torch.zeros(num_items + 1, dtype=torch.long))
+        else:
+            self.item_category = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embeddings uniform ±1/√d, padding rows zero; the layers' own initialisation."""
+        bound = 1.0 / math.sqrt(self.hidden_channels)
+        for emb in (self.item_embedding, self.category_embedding, self.user_embedding):
+            if emb is not None:
+                nn.init.uniform_(emb.weight, -bound, bound)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+            if self.category_embedding is not None:
+                self.category_embedding.weight[0].zero_()
+        self.lstm.reset_parameters()
+        self.self_attention._reset_parameters()
+        for lin in (self.lin_long, self.lin_gate_user, self.lin_gate_short, self.lin_gate_long):
+            lin.reset_parameters()
+
+    def set_item_category(self, item_category: Tensor) -> None:
+        """Store the category of every item (``recommend`` attaches it to new sessions)."""
+        if self.item_category is None:
+            raise ValueError("this SDM has no categories (num_categories=0)")
+        item_category = torch.as_tensor(item_category, dtype=torch.long)
+        if item_category.shape != (self.num_items + 1,):
+            raise ValueError(f"item_category needs {self.num_items + 1} entries")
+        if int(item_category.max()) > self.num_categories or int(item_category.min()) < 0:
+            raise ValueError(f"categories must lie in 0..{self.num_categories}")
+        self.item_category.copy_(item_category)
+
+    def _embed(self, items: Tensor, categories: Tensor | None) -> list[Tensor]:
+        out = [self.item_embedding(items)]
+        if self.category_embedding is not None:
+            if categories is None:
+                raise ValueError(
+                    "this SDM reads categories, but the batch has none "
+                    "(build the dataset with item categories)"
+                )
+            out.append(self.category_embedding(categories))
+        return out
+
+    def short_term(self, batch: SessionBatch, user: Tensor) -> Tensor:
+        """``[B, d]``: :math:`\\mathbf{s}_t`."""
+        items, mask = batch.sequences()
+        categories = batch.sequences("category")[0] if "category" in batch else None
+        x = torch.cat(self._embed(items, categories), dim=-1)
+        lengths = mask.sum(1)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.size(1))
+        h_hat, _ = self.self_attention(h, h, h, key_padding_mask=~mask, need_weights=False)
+        return masked_attention_pool(user, h_hat, mask)
+
+    def long_term(self, batch: SessionBatch, user: Tensor) -> tuple[Tensor, Tensor]:
+        """``([B, d], [B])``: :math:`\\mathbf{p}_u`, and which sessions have a history."""
+        if "history_length" not in batch:
+            return user.new_zeros(user.shape), torch.zeros_like(user[:, 0], dtype=torch.bool)
+        items, mask = batch.histories()
+        categories = batch.histories("history_category")[0] if "history_category" in batch else None
+        z = [masked_attention_pool(user, g, mask) for g in self._embed(items, categories)]
+        return torch.tanh(self.lin_long(torch.cat(z, dim=-1))), batch.history_length > 0
+
+    def session_embedding(self, batch: SessionBatch) -> Tensor:
+        user = self.user_embedding(batch_users(batch, self.num_users))
+        s_t = self.short_term(batch, user)
+        p_u, has_history = self.long_term(batch, user)
+        gate = torch.sigmoid(
+            self.lin_gate_user(user) + self.lin_gate_short(s_t) + self.lin_gate_long(p_u)
+        )
+        fused = (1 - gate) * p_u + gate * s_t
+        return torch.where(has_history.unsqueeze(1), fused, s_t)
+
+    def loss(self, batch: SessionBatch) -> Tensor:
+        if self.softmax == "full":
+            return super().loss(batch)
+        s = self.session_embedding(batch)
+        sampled = torch.randint(1, self.num_items + 1, (self.num_sampled,), device=s.device)
+        weight = self.item_embedding.weight
+        target_logit = (s * weight[batch.y]).sum(-1, keepdim=True)
+        sampled_logits = (s @ weight[sampled].t()).masked_fill(
+            sampled.unsqueeze(0) == batch.y.unsqueeze(1), float("-inf")
+        )
+        logits = torch.cat([target_logit, sampled_logits], dim=1)
+        return F.cross_entropy(logits, torch.zeros_like(batch.y))
+
+    def config(self) -> dict:
+        return {
+            "num_items": self.num_items,
+            "num_users": self.num_users,
+            "num_categories": self.num_categories,
+            "hidden_channels": self.hidden_channels,
+            "num_heads": self.num_heads,
+            "num_layers": self.num_layers,
+            "softmax": self.softmax,
+            "num_sampled": self.num_sampled,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
+            f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
+            f"num_heads={self.num_heads}, softmax={self.softmax!r})"
+        )

@@ -1,0 +1,135 @@
+"""STAMP: short-term attention/memory priority model."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import scatter
+
+from graphrec.data import SessionBatch
+from graphrec.models.base import RetrievalRecommender
+from graphrec.nn.functional import clip_norm
+
+VARIANTS = ("paper", "code")
+
+
+class STAMP(RetrievalRecommender):
+    r"""STAMP from `"STAMP: Short-Term Attention/Memory Priority Model for
+    Session-based Recommendation" <https://doi.org/10.1145/3219819.3219950>`_
+    (Liu et al., KDD 2018).
+
+    Reads the session as its chain of clicks :math:`\mathbf{x}_1 \dots
+    \mathbf{x}_t` (item embeddings). With the general interest
+    :math:`\mathbf{m}_s = \frac{1}{t} \sum_i \mathbf{x}_i` and the last click
+    :math:`\mathbf{m}_t = \mathbf{x}_t`:
+
+    .. math::
+        \alpha_i &= \mathbf{w}_0^\top \sigma(\mathbf{W}_1 \mathbf{x}_i +
+            \mathbf{W}_2 \mathbf{x}_t + \mathbf{W}_3 \mathbf{m}_s + \mathbf{b}_a),
+        \qquad \mathbf{m}_a = \sum_{i=1}^{t} \alpha_i \mathbf{x}_i
+
+        \mathbf{h}_s &= \tanh(\mathbf{W}_s \mathbf{m}_a + \mathbf{b}_s), \qquad
+        \mathbf{h}_t = \tanh(\mathbf{W}_t \mathbf{m}_t + \mathbf{b}_t)
+
+        \hat{z}_i &= \mathbf{x}_i^\top (\mathbf{h}_s \odot \mathbf{h}_t)
+
+    (eq. 6-9; the attention weights are not softmax-normalised, as in the
+    paper), and the softmax cross-entropy of :math:`\hat{\mathbf{z}}` over the
+    whole catalogue is minimised. The trilinear score is an inner product
+    with the session vector :math:`\mathbf{h}_s \odot \mathbf{h}_t`, so the
+    model is a retrieval model (faiss-searchable).
+
+    ``variant="code"`` is the authors' public TensorFlow code instead: the
+    tanh layer reads :math:`\mathbf{m}_a + \mathbf{m}_s`, :math:`\mathbf{W}_s`
+    and :math:`\mathbf{W}_t` have no bias, and input embeddings are clipped
+    to an L2 norm of at most ``max_norm`` (1.5 in the code) when looked up
+    (the output table is not clipped). The authors trained with Adam, learning
+    rate 0.003, batches of 512, gradient-norm clipping at 110 (Diginetica) or
+    150 (YooChoose), 10 epochs; both variants initialise embeddings from
+    :math:`\mathcal{N}(0, 0.002^2)` and weights from
+    :math:`\mathcal{N}(0, 0.05^2)`. Which variant reproduces the published
+    figures is measured in ``docs/tutorials/sequential-amazon-games.md``
+    (section "STAMP: paper or code").
+
+    Args:
+        num_items (int): the number of real items (ids ``1 .. num_items``).
+        hidden_channels (int): embedding size :math:`d`. (default: ``100``)
+        variant (str): ``"paper"`` or ``"code"``. (default: ``"paper"``)
+        max_norm (float, optional): the input-embedding clip of the code
+            variant. (default: ``1.5``)
+
+    Shapes:
+        - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
+        - **output:** :meth:`session_embedding` :math:`(B, d)`;
+          :meth:`score` :math:`(B, \text{num\_items} + 1)`, column 0 = :math:`-\infty`
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        hidden_channels: int = 100,
+        variant: str = "paper",
+        max_norm: float | None = 1.5,
+    ) -> None:
+        super().__init__(num_items)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if hidden_channels < 1:
+            raise ValueError(f"hidden_channels must be >= 1, got {hidden_channels}")
+        self.hidden_channels = hidden_channels
+        self.variant = variant
+        self.max_norm = max_norm
+        d = hidden_channels
+        bias = variant == "paper"
+        self.item_embedding = nn.Embedding(num_items + 1, d, padding_idx=0)
+        self.lin_click = nn.Linear(d, d, bias=False)  # W_1
+        self.lin_last = nn.Linear(d, d, bias=False)  # W_2
+        self.lin_mean = nn.Linear(d, d)  # W_3, b_a
+        self.lin_attention = nn.Linear(d, 1, bias=False)  # w_0
+        self.lin_session = nn.Linear(d, d, bias=bias)  # W_s (b_s)
+        self.lin_target = nn.Linear(d, d, bias=bias)  # W_t (b_t)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embeddings N(0, 0.002²), weights N(0, 0.05²), biases 0; padding row zero."""
+        nn.init.normal_(self.item_embedding.weight, std=0.002)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()
+        for lin in (self.lin_click, self.lin_last, self.lin_mean, self.lin_attention):
+            nn.init.normal_(lin.weight, std=0.05)
+        for lin in (self.lin_session, self.lin_target):
+            nn.init.normal_(lin.weight, std=0.05)
+        for lin in (self.lin_mean, self.lin_session, self.lin_target):
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+
+    def session_embedding(self, batch: SessionBatch) -> Tensor:
+        num_sessions = batch.num_sessions
+        click_session = batch.click_session()
+        x = self.item_embedding(batch.x[batch.alias])  # [T, d], the chain's clicks
+        if self.variant == "code":
+            x = clip_norm(x, self.max_norm)
+        last = x[batch.click_ptr()[1:] - 1]  # m_t = x_t
+        m_s = scatter(x, click_session, dim=0, dim_size=num_sessions, reduce="mean")
+        hidden = torch.sigmoid(
+            self.lin_click(x) + (self.lin_last(last) + self.lin_mean(m_s))[click_session]
+        )
+        alpha = self.lin_attention(hidden)  # [T, 1], no softmax
+        m_a = scatter(alpha * x, click_session, dim=0, dim_size=num_sessions, reduce="sum")
+        if self.variant == "code":
+            m_a = m_a + m_s
+        return torch.tanh(self.lin_session(m_a)) * torch.tanh(self.lin_target(last))
+
+    def config(self) -> dict:
+        return {
+            "num_items": self.num_items,
+            "hidden_channels": self.hidden_channels,
+            "variant": self.variant,
+            "max_norm": self.max_norm,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.num_items}, "
+            f"hidden_channels={self.hidden_channels}, variant={self.variant!r})"
+        )
