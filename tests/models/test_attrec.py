@@ -47,7 +47,9 @@ def model():
 
 def test_score_is_minus_the_distance(model, sessions):
     users = [i % 5 for i in range(len(sessions))]  # user 0 = unknown
-    batch = collate([session_graph(s, target=1, user=u) for s, u in zip(sessions, users)])
+    batch = collate(
+        [session_graph(s, target=1, user=u) for s, u in zip(sessions, users, strict=True)]
+    )
     scores = model.score(batch)
     assert torch.isneginf(scores[:, 0]).all()
     expected = -dense_attrec_distance(model, sessions, users)

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from graphrec import STAMP
-from graphrec.data import collate, session_graph
 
 
 def dense_stamp(model, sessions):
