@@ -215,17 +215,41 @@ class MultiTargetEvaluator:
 
 
 def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> str:
-    """A plain-text table, one row per model, one column per metric."""
+    """A plain-text table, one row per model, one column per metric.
+
+    Metrics over sampled negatives (``"HR@10 (100 neg.)"``) go in a second
+    table below the full-ranking one, so the two are never read as one.
+    """
     columns: list[str] = []
     for row in results.values():
         columns += [c for c in row if c not in columns]
+    full = [c for c in columns if not c.endswith(" neg.)")]
+    sampled = [c for c in columns if c.endswith(" neg.)")]
+    if not sampled:
+        return _table(results, full, percent)
+    suffix = sampled[0][sampled[0].index(" (") :]
+    short = [c.removesuffix(suffix) for c in sampled]
+    renamed = {
+        name: {c.removesuffix(suffix): v for c, v in row.items() if c in sampled}
+        for name, row in results.items()
+    }
+    return (
+        f"{_table(results, full, percent)}\n\nranked against {suffix.strip(' ()').split()[0]} "
+        f"sampled negatives:\n{_table(renamed, short, percent)}"
+    )
+
+
+def _table(results: dict[str, dict[str, float]], columns: list[str], percent: bool) -> str:
     width = max(len(name) for name in results) + 2
-    head = "model".ljust(width) + "".join(f"{c:>13}" for c in columns)
+    cell = max([12, *(len(c) + 2 for c in columns)])
+    head = "model".ljust(width) + "".join(f"{c:>{cell}}" for c in columns)
     lines = [head, "-" * len(head)]
     for name, row in results.items():
         cells = []
         for c in columns:
             v = row.get(c)
-            cells.append(f"{'-':>13}" if v is None else f"{v * (100 if percent else 1):>13.2f}")
+            cells.append(
+                f"{'-':>{cell}}" if v is None else f"{v * (100 if percent else 1):>{cell}.2f}"
+            )
         lines.append(name.ljust(width) + "".join(cells))
     return "\n".join(lines)

@@ -123,3 +123,11 @@ def test_format_table():
     assert "HR@20" in lines[0] and "MRR@20" in lines[0]
     assert lines[2].split() == ["a", "50.00", "-"]
     assert lines[3].split() == ["bb", "25.00", "10.00"]
+
+
+def test_format_table_puts_sampled_metrics_apart():
+    text = format_table({"A": {"HR@10": 0.5, "HR@10 (100 neg.)": 0.7}, "POP": {"HR@10": 0.1}})
+    full, sampled = text.split("\n\n")
+    assert "neg." not in full and "50.00" in full and "70.00" not in full
+    assert sampled.startswith("ranked against 100 sampled negatives:")
+    assert "70.00" in sampled and sampled.splitlines()[-1].split() == ["POP", "-"]
