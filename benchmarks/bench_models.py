@@ -1,0 +1,92 @@
+"""Training throughput and full test evaluation time of every model, beside SR-GNN.
+
+    GRAPHREC_DATA=../shared/datasets python benchmarks/bench_models.py [--steps 150]
+        [--datasets diginetica amazon-games] [--threads N]
+
+Every model at batch 100 and hidden 100 (SDM: 2 heads), its exact default loss
+(full softmax for SR-GNN, STAMP, SDM; AttRec's hinge with one sampled negative),
+Adam, in one process, so the ratios to SR-GNN compare like with like. On Amazon
+Games SDM reads a 10-item short-term window and a 50-item history (the setting
+of the accuracy runs); the others a 50-item window. Targets: STAMP and AttRec
+>= 1.5x SR-GNN's training throughput, SDM >= SR-GNN's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from _common import data_root_or_exit
+
+from graphrec.data import SessionLoader
+from graphrec.datasets import load_dataset
+from graphrec.evaluation import evaluate
+from graphrec.models import MODELS, build_model
+
+
+def train_rate(model, loader, steps: int) -> float:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    model.train()
+    it = loader.iter_from(0)
+
+    def step() -> int:
+        batch = next(it)
+        opt.zero_grad(set_to_none=True)
+        model.loss(batch).backward()
+        opt.step()
+        return batch.num_sessions
+
+    for _ in range(10):
+        step()
+    start = time.perf_counter()
+    samples = sum(step() for _ in range(steps))
+    return samples / (time.perf_counter() - start)
+
+
+def load(name: str, root, split: str, model: str):
+    kwargs = {"root": root, "valid_fraction": 0}
+    if name != "amazon-games":
+        kwargs["cache"] = False
+    if model == "sdm" and name == "amazon-games":
+        kwargs.update(max_length=10, history_length=50)
+    return load_dataset(name, split, **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--datasets", nargs="+", default=["diginetica", "amazon-games"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = data_root_or_exit()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 100, hidden 100")
+    for name in args.datasets:
+        rates, seconds = {}, {}
+        for model_name in args.models:
+            train = load(name, root, "train", model_name)
+            test = load(name, root, "test", model_name)
+            torch.manual_seed(0)
+            kwargs = {"hidden_channels": 100}
+            model = build_model(model_name, dataset=train, **kwargs)
+            loader = SessionLoader(train, batch_size=100, shuffle=True, seed=0)
+            rates[model_name] = train_rate(model, loader, args.steps)
+            model.eval()
+            start = time.perf_counter()
+            evaluate(model, test)
+            seconds[model_name] = time.perf_counter() - start
+        base = rates.get("srgnn")
+        print(f"\n{name}: {len(test):,} test samples, {train.num_items:,} items")
+        for model_name in args.models:
+            ratio = f"({rates[model_name] / base:.2f}x SR-GNN)" if base else ""
+            print(
+                f"  {model_name:<7} train {rates[model_name]:8,.0f} samples/s {ratio:<17} "
+                f"full test evaluation {seconds[model_name]:6.2f} s"
+            )
+
+
+if __name__ == "__main__":
+    main()
