@@ -127,6 +127,7 @@ def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: i
         max_steps_per_epoch=args.max_steps,
         progress=not args.no_progress,
         run_info=info,
+        device=args.device,
     )
     return trainer.fit(resume=args.resume)
 
@@ -301,6 +302,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
+    p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
     p.add_argument(
         "--refit",
         action="store_true",
