@@ -5,7 +5,7 @@
 
 Every model at batch 100 and hidden 100 (SDM: 2 heads), its exact default loss
 (full softmax for SR-GNN, STAMP, SDM; AttRec's hinge with one sampled negative),
-Adam, in one process, so the ratios to SR-GNN compare like with like. On Amazon
+fused Adam, in one process, so the ratios to SR-GNN compare like with like. On Amazon
 Games SDM reads a 10-item short-term window and a 50-item history (the setting
 of the accuracy runs); the others a 50-item window. Targets: STAMP and AttRec
 >= 1.5x SR-GNN's training throughput, SDM >= SR-GNN's.
@@ -18,30 +18,12 @@ import time
 
 import torch
 from _common import data_root_or_exit
+from bench_srgnn import train_rate
 
 from graphrec.data import SessionLoader
 from graphrec.datasets import load_dataset
 from graphrec.evaluation import evaluate
 from graphrec.models import MODELS, build_model
-
-
-def train_rate(model, loader, steps: int) -> float:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    model.train()
-    it = loader.iter_from(0)
-
-    def step() -> int:
-        batch = next(it)
-        opt.zero_grad(set_to_none=True)
-        model.loss(batch).backward()
-        opt.step()
-        return batch.num_sessions
-
-    for _ in range(10):
-        step()
-    start = time.perf_counter()
-    samples = sum(step() for _ in range(steps))
-    return samples / (time.perf_counter() - start)
 
 
 def load(name: str, root, split: str, model: str):
@@ -73,7 +55,7 @@ def main() -> None:
             kwargs = {"hidden_channels": 100}
             model = build_model(model_name, dataset=train, **kwargs)
             loader = SessionLoader(train, batch_size=100, shuffle=True, seed=0)
-            rates[model_name] = train_rate(model, loader, args.steps)
+            rates[model_name] = train_rate(model, loader, args.steps, True, True)
             model.eval()
             start = time.perf_counter()
             evaluate(model, test)

@@ -193,20 +193,6 @@ class AttRec(RetrievalRecommender):
             return super().score(batch)
         return similarity(self.session_embedding(batch), self.item_rows(candidates), self.metric)
 
-    def config(self) -> dict:
-        return {
-            "num_items": self.num_items,
-            "num_users": self.num_users,
-            "hidden_channels": self.hidden_channels,
-            "window": self.window,
-            "omega": self.omega,
-            "margin": self.margin,
-            "num_negatives": self.num_negatives,
-            "key_dropout": self.key_dropout,
-            "max_norm": self.max_norm,
-            "metric": self.metric,
-        }
-
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -52,8 +53,13 @@ class SessionRecommender(nn.Module):
 
     # -- to implement --------------------------------------------------------
     def config(self) -> dict:
-        """The constructor arguments, as plain values (saved in checkpoints)."""
-        return {"num_items": self.num_items}
+        """The constructor arguments, as plain values (saved in checkpoints).
+
+        Read off the constructor's signature: every argument is stored under
+        its own name.
+        """
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self"}
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
         """Scores of the next item.

@@ -205,18 +205,6 @@ class SDM(RetrievalRecommender):
         logits = torch.cat([target_logit, sampled_logits], dim=1)
         return F.cross_entropy(logits, torch.zeros_like(batch.y))
 
-    def config(self) -> dict:
-        return {
-            "num_items": self.num_items,
-            "num_users": self.num_users,
-            "num_categories": self.num_categories,
-            "hidden_channels": self.hidden_channels,
-            "num_heads": self.num_heads,
-            "num_layers": self.num_layers,
-            "softmax": self.softmax,
-            "num_sampled": self.num_sampled,
-        }
-
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "

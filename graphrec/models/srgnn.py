@@ -100,14 +100,6 @@ class SRGNN(RetrievalRecommender):
             return s_g
         return self.lin_hybrid(torch.cat([s_g, last], dim=-1))
 
-    def config(self) -> dict:
-        return {
-            "num_items": self.num_items,
-            "hidden_channels": self.hidden_channels,
-            "num_layers": self.num_layers,
-            "hybrid": self.hybrid,
-        }
-
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, "

@@ -120,14 +120,6 @@ class STAMP(RetrievalRecommender):
             m_a = m_a + m_s
         return torch.tanh(self.lin_session(m_a)) * torch.tanh(self.lin_target(last))
 
-    def config(self) -> dict:
-        return {
-            "num_items": self.num_items,
-            "hidden_channels": self.hidden_channels,
-            "variant": self.variant,
-            "max_norm": self.max_norm,
-        }
-
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, "
