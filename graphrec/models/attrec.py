@@ -116,7 +116,7 @@ class AttRec(RetrievalRecommender):
         self.max_norm = max_norm
         self.metric = metric
         if num_users == 0 and omega > 0:
-            log.info("AttRec without users: short-term part only (omega = 0)")
+            log.warning("AttRec without users: short-term part only (omega = 0)")
         self.weight_long = omega if num_users > 0 else 0.0
         d = hidden_channels
         self.item_embedding = nn.Embedding(num_items + 1, d, padding_idx=0)  # X
