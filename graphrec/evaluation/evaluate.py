@@ -12,7 +12,7 @@ from graphrec.data.graph import _ptr
 from graphrec.evaluation.metrics import Evaluator, MultiTargetEvaluator
 from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
-from graphrec.models.base import RetrievalRecommender, SessionRecommender
+from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
 
 
 @torch.no_grad()
@@ -69,6 +69,8 @@ def evaluate(
         sampled_evaluator = Evaluator(ks, suffix=f" ({negatives} neg.)")
     was_training = model.training
     model.eval()
+    # a retrieval model's item vectors are computed once, not once per block
+    items = model.item_vectors() if isinstance(model, RetrievalRecommender) else None
     for start in range(0, len(dataset), batch_size):
         index = torch.arange(start, min(start + batch_size, len(dataset)))
         batch = dataset.batch(index).to(device)
@@ -80,7 +82,10 @@ def evaluate(
             cand = candidates[index].to(device)
             evaluator.update_candidates(model.score(batch, cand), cand, batch.y)
         else:
-            scores = model.score(batch)
+            if items is None:
+                scores = model.score(batch)
+            else:
+                scores = similarity(model.session_embedding(batch), items, model.metric)
             evaluator.update(scores, batch.y)
         if sampled is not None:
             cand = torch.cat([batch.y.view(-1, 1), sampled[index].to(device)], dim=1)

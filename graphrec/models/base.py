@@ -160,6 +160,10 @@ class RetrievalRecommender(SessionRecommender):
     (:func:`graphrec.nn.functional.full_softmax_cross_entropy`); a model with
     another metric or loss overrides :meth:`loss`. The faiss path of the
     evaluator builds an inner-product or an L2 index after ``metric``.
+
+    The full-catalogue :meth:`score` is always
+    ``similarity(session_embedding(batch), item_vectors(), metric)``: the
+    evaluator computes :meth:`item_vectors` once per evaluation and relies on it.
     """
 
     item_embedding: nn.Embedding

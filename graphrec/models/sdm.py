@@ -151,46 +151,69 @@ class SDM(RetrievalRecommender):
             raise ValueError(f"categories must lie in 0..{self.num_categories}")
         self.item_category.copy_(item_category)
 
-    def _embed(self, items: Tensor, categories: Tensor | None) -> list[Tensor]:
-        out = [self.item_embedding(items)]
+    def _embed(self, items: list[Tensor], categories: list[Tensor] | None) -> list[list[Tensor]]:
+        """Embeddings of several id tensors, one table lookup per feature.
+
+        One lookup per table keeps the backward pass to one dense gradient of
+        the table (a zero-filled ``[num_items + 1, d]`` buffer) instead of one
+        per call.
+
+        Returns:
+            For each id tensor, its features: ``[item]`` or ``[item, category]``.
+        """
+        tables = [(self.item_embedding, items)]
         if self.category_embedding is not None:
             if categories is None:
                 raise ValueError(
                     "this SDM reads categories, but the batch has none "
                     "(build the dataset with item categories)"
                 )
-            out.append(self.category_embedding(categories))
-        return out
+            tables.append((self.category_embedding, categories))
+        per_feature = []
+        for table, ids in tables:
+            flat = table(torch.cat([i.reshape(-1) for i in ids]))
+            chunks = flat.split([i.numel() for i in ids])
+            dim = table.embedding_dim
+            per_feature.append([c.view(*i.shape, dim) for c, i in zip(chunks, ids, strict=True)])
+        return [list(features) for features in zip(*per_feature, strict=True)]
 
-    def short_term(self, batch: SessionBatch, user: Tensor) -> Tensor:
-        """``[B, d]``: :math:`\\mathbf{s}_t`."""
-        items, mask = batch.sequences()
-        categories = batch.sequences("category")[0] if "category" in batch else None
-        x = torch.cat(self._embed(items, categories), dim=-1)
+    def short_term(self, batch: SessionBatch, user: Tensor, features: list[Tensor]) -> Tensor:
+        """``[B, d]``: :math:`\\mathbf{s}_t` from the embedded clicks (item, category)."""
+        _, mask = batch.sequences()
+        x = torch.cat(features, dim=-1)
         lengths = mask.sum(1)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.size(1))
         h_hat, _ = self.self_attention(h, h, h, key_padding_mask=~mask, need_weights=False)
         return masked_attention_pool(user, h_hat, mask)
 
-    def long_term(self, batch: SessionBatch, user: Tensor) -> tuple[Tensor, Tensor]:
-        """``([B, d], [B])``: :math:`\\mathbf{p}_u`, and which sessions have a history."""
-        if "history_length" not in batch:
-            return user.new_zeros(user.shape), torch.zeros_like(user[:, 0], dtype=torch.bool)
-        items, mask = batch.histories()
-        categories = batch.histories("history_category")[0] if "history_category" in batch else None
-        z = [masked_attention_pool(user, g, mask) for g in self._embed(items, categories)]
-        return torch.tanh(self.lin_long(torch.cat(z, dim=-1))), batch.history_length > 0
+    def long_term(self, user: Tensor, features: list[Tensor], mask: Tensor) -> Tensor:
+        """``[B, d]``: :math:`\\mathbf{p}_u` from the embedded history (item, category)."""
+        z = [masked_attention_pool(user, g, mask) for g in features]
+        return torch.tanh(self.lin_long(torch.cat(z, dim=-1)))
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         user = self.user_embedding(batch_users(batch, self.num_users))
-        s_t = self.short_term(batch, user)
-        p_u, has_history = self.long_term(batch, user)
+        items, _ = batch.sequences()
+        categories = [batch.sequences("category")[0]] if "category" in batch else None
+        if "history_length" not in batch:
+            (short,) = self._embed([items], categories)
+            return self.short_term(batch, user, short)
+        history, history_mask = batch.histories()
+        if categories is not None:
+            if "history_category" not in batch:
+                categories = None  # _embed names the missing field
+            else:
+                categories.append(batch.histories("history_category")[0])
+        short, long = self._embed([items, history], categories)
+        s_t = self.short_term(batch, user, short)
+        p_u = self.long_term(user, long, history_mask)
         gate = torch.sigmoid(
             self.lin_gate_user(user) + self.lin_gate_short(s_t) + self.lin_gate_long(p_u)
         )
         fused = (1 - gate) * p_u + gate * s_t
-        return torch.where(has_history.unsqueeze(1), fused, s_t)
+        # an empty history gives no p_u: the gate never sees it, o = s_t
+        return torch.where((batch.history_length > 0).unsqueeze(1), fused, s_t)
 
     def loss(self, batch: SessionBatch) -> Tensor:
         if self.softmax == "full":

@@ -74,3 +74,16 @@ def test_recommend_with_users_and_histories(name, data):
     assert batch.__name__ == "SessionDataBatch"
     with pytest.raises(ValueError, match="1 users for 2 sessions"):
         model.recommend(sessions, k=5, users=[1])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_evaluate_equals_the_score_path(name, data):
+    """evaluate() computes item vectors once; the result equals score() block by block."""
+    from graphrec.evaluation import Evaluator
+
+    model = small(name, data)
+    evaluator = Evaluator((5, 10), num_items=model.num_items)
+    for start in range(0, len(data), 100):
+        batch = data.batch(torch.arange(start, min(start + 100, len(data))))
+        evaluator.update(model.score(batch), batch.y)
+    assert evaluate(model, data, ks=(5, 10)) == pytest.approx(evaluator.compute(), abs=1e-9)
