@@ -112,7 +112,9 @@ def test_train_every_model_through_the_registry(model, extra, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
-    assert "HR@10 (50 neg.)" in out and "S-POP" in out
+    assert "ranked against 50 sampled negatives" in out and "S-POP" in out
+    table = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert "HR@10 (50 neg.)" in next(iter(table.values()))
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model"] == model and config["model_config"]["hidden_channels"] == 8
     defaults = {"stamp": (512, "adam"), "attrec": (1000, "adagrad"), "sdm": (100, "adam")}
