@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from graphrec.data.dataset import SessionDataset, _segments
+from graphrec.data.dataset import FORMAT_VERSION, SessionDataset, _segments
 from graphrec.data.graph import _ptr
 from graphrec.datasets.io import data_root, log, read_sessions, sha256
 
@@ -143,9 +143,11 @@ def load_benchmark(
     checksums = {"train": sha256(train_file), "test": sha256(test_file)}
     if cache and cache_file.is_file():
         state = torch.load(cache_file, weights_only=True)
-        if state.get("checksums") == checksums:
+        fresh = state.get("dataset", {}).get("format_version") == FORMAT_VERSION
+        if state.get("checksums") == checksums and fresh:
             return SessionDataset.from_state_dict(state["dataset"])
-        log.info("%s: source files changed, rebuilding %s", folder, cache_file.name)
+        why = "source files changed" if fresh else "older graphrec format"
+        log.info("%s: %s, rebuilding %s", folder, why, cache_file.name)
 
     train_items, train_ptr = read_sessions(train_file)
     test_items, test_ptr = read_sessions(test_file)

@@ -103,3 +103,14 @@ def test_real_counts(shared_data, name):
     else:
         assert int(train.item_ids.max()) == 37483
     assert int(train.graphs.alias.numel()) == int((train.graphs.click_ptr.diff()).sum())
+
+
+def test_cache_of_an_older_format_is_rebuilt(root):
+    first = load_benchmark("yoochoose1_64", root=root, split="test")
+    (cached,) = (root / "yoochoose1_64" / "processed").glob("*.pt")
+    state = torch.load(cached, weights_only=True)
+    state["dataset"]["format_version"] = 1
+    state["dataset"]["y"] = state["dataset"]["y"] + 1  # would show if it were read back
+    torch.save(state, cached)
+    again = load_benchmark("yoochoose1_64", root=root, split="test")
+    assert torch.equal(first.y, again.y)
