@@ -232,20 +232,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(format_table({title: mt}))
 
 
+def _id_lists(flag: str, texts: list[str]) -> list[list[int]]:
+    out = []
+    for text in texts:
+        try:
+            out.append([int(t) for t in text.replace(",", " ").split()])
+        except ValueError:
+            raise ValueError(f"{flag} {text!r}: item ids must be integers") from None
+    return out
+
+
 def cmd_recommend(args: argparse.Namespace) -> None:
     model = load_model(args.checkpoint)
-    sessions = []
-    for text in args.session:
-        try:
-            sessions.append([int(t) for t in text.replace(",", " ").split()])
-        except ValueError:
-            raise SystemExit(f"--session {text!r}: item ids must be integers") from None
-    try:
-        items, scores = model.recommend(
-            sessions, k=args.k, exclude_seen=args.exclude_seen, return_scores=True
-        )
-    except ValueError as e:
-        raise SystemExit(f"recommend: {e}") from None
+    sessions = _id_lists("--session", args.session)
+    histories = None if args.history is None else _id_lists("--history", args.history)
+    items, scores = model.recommend(
+        sessions,
+        k=args.k,
+        exclude_seen=args.exclude_seen,
+        return_scores=True,
+        users=args.user,
+        histories=histories,
+    )
     for session, row, row_scores in zip(sessions, items.tolist(), scores.tolist(), strict=True):
         if args.json:
             print(json.dumps({"session": session, "items": row, "scores": row_scores}))
@@ -354,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--session", action="append", required=True, help='e.g. "12 7 33"')
+    p.add_argument(
+        "--user", action="append", type=int, help="the user of each --session (0 = unknown)"
+    )
+    p.add_argument(
+        "--history", action="append", help="the long-term history of each --session (SDM)"
+    )
     p.add_argument("-k", type=int, default=20)
     p.add_argument("--exclude-seen", action="store_true")
     p.add_argument("--json", action="store_true", help="one JSON object per session")

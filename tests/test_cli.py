@@ -59,9 +59,12 @@ def test_recommend(run_dir, capsys):
     assert not {3, 17} & set(rows[0]["items"]) and 5 not in rows[1]["items"]
 
 
-def test_recommend_unknown_item(run_dir):
-    with pytest.raises(SystemExit, match=r"unknown item id\(s\) \[99999\]"):
-        main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "99999"])
+def test_recommend_unknown_item(run_dir, capsys):
+    code = main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "99999"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("graphrec recommend: error: session 0: unknown item id")
+    code = main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "3 x"])
+    assert code == 2 and "--session '3 x': item ids must be integers" in capsys.readouterr().err
 
 
 def test_errors_are_reported(tmp_path, capsys):
@@ -132,3 +135,21 @@ def test_bad_model_arguments(tmp_path, capsys):
     code = main(["train", "--model", "stamp", "--dataset", "synthetic", "--layers", "2",
                  "--run-dir", str(tmp_path)])  # fmt: skip
     assert code == 2 and "stamp takes no num_layers" in capsys.readouterr().err
+
+
+def test_recommend_for_users_with_histories(tmp_path, capsys):
+    code = main(
+        ["train", "--model", "sdm", "--dataset", "synthetic", "--epochs", "1", "--max-steps", "3",
+         "--hidden", "8", "--history-length", "5", "--run-dir", str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    code = main(["recommend", "--checkpoint", str(tmp_path / "best.pt"), "--session", "3 17",
+                 "--user", "4", "--history", "5 6 7", "--session", "9", "--user", "0",
+                 "--history", "", "-k", "3", "--json"])  # fmt: skip
+    assert code == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [len(r["items"]) for r in rows] == [3, 3]
+    code = main(["recommend", "--checkpoint", str(tmp_path / "best.pt"), "--session", "3 17",
+                 "--user", "4", "--user", "5"])  # fmt: skip
+    assert code == 2 and "2 users for 1 sessions" in capsys.readouterr().err
