@@ -140,7 +140,8 @@ class SessionDataset(Dataset):
         sessions (tuple, optional): ``(items, ptr)``, the full sessions the
             samples come from (compact ids), for multi-target evaluation and
             popularity statistics.
-        sample_session (LongTensor [S], optional): the session of each sample.
+        sample_session (LongTensor [S], optional): the index in ``sessions`` of
+            each sample's session.
         user (LongTensor [S], optional): the user of each sample (ids
             ``1 .. num_users``; 0 = unknown user).
         item_category (LongTensor [num_items + 1], optional): category per item.
@@ -267,7 +268,7 @@ class SessionDataset(Dataset):
                 session. ``0`` attaches no history. (default: ``0``)
             sessions (tuple, optional): ``(items, ptr)`` kept as the split's
                 full sessions (popularity counts, multi-target evaluation).
-                (default: the whole log)
+                (default: the whole log, and then ``sample_session`` is kept)
             **kwargs: passed to the constructor (``item_ids``,
                 ``item_category``, ``num_users``, ``name``).
         """
@@ -304,7 +305,8 @@ class SessionDataset(Dataset):
             targets,
             num_items,
             sessions=(items, session_ptr) if sessions is None else sessions,
-            sample_session=sample_session,
+            # sample_session indexes the log: kept only where the log is `sessions`
+            sample_session=sample_session if sessions is None else None,
             user=user,
             history=history,
             user_items=user_items,
