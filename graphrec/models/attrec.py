@@ -104,8 +104,10 @@ class AttRec(RetrievalRecommender):
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         if not 0 <= omega <= 1:
             raise ValueError(f"omega must lie in [0, 1], got {omega}")
-        if window < 1 or num_negatives < 1 or hidden_channels < 1 or num_users < 0:
+        if window < 1 or num_negatives < 1 or hidden_channels < 1:
             raise ValueError("window, num_negatives and hidden_channels must be >= 1")
+        if num_users < 0:
+            raise ValueError(f"num_users must be >= 0, got {num_users}")
         self.num_users = num_users
         self.hidden_channels = hidden_channels
         self.window = window
