@@ -2,6 +2,8 @@
 
 from graphrec import data, datasets, evaluation, models, nn
 from graphrec.models import (
+    DIEN,
+    DIN,
     SDM,
     SRGNN,
     STAMP,
@@ -10,11 +12,14 @@ from graphrec.models import (
     RetrievalRecommender,
     SessionPopularity,
     SessionRecommender,
+    TwoStage,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DIEN",
+    "DIN",
     "SDM",
     "SRGNN",
     "STAMP",
@@ -23,6 +28,7 @@ __all__ = [
     "RetrievalRecommender",
     "SessionPopularity",
     "SessionRecommender",
+    "TwoStage",
     "__version__",
     "data",
     "datasets",

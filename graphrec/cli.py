@@ -23,7 +23,9 @@ from graphrec.models import (
     MODELS,
     TRAINING_DEFAULTS,
     Popularity,
+    RankingRecommender,
     SessionPopularity,
+    TwoStage,
     build_model,
     model_arguments,
 )
@@ -45,10 +47,12 @@ def _data_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _negatives(args: argparse.Namespace, dataset: str) -> int | None:
-    """Sampled negatives: the flag, else 100 on user-sequential data (their protocol)."""
+    """Sampled negatives: the flag, else 100 on user-sequential data (their
+    protocol) or when the monitored metric is a sampled one."""
     if args.negatives is not None:
         return args.negatives or None
-    return 100 if dataset in SEQUENTIAL else None
+    monitor = getattr(args, "monitor", None) or ""
+    return 100 if dataset in SEQUENTIAL or monitor.endswith(" neg.)") else None
 
 
 def _baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
@@ -60,6 +64,8 @@ def _baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
 
 
 def _parse_value(text: str):
+    if "," in text:  # a tuple, e.g. mlp_hidden=80,40
+        return tuple(_parse_value(t) for t in text.split(",") if t.strip())
     lowered = text.lower()
     if lowered in ("none", "null"):
         return None
@@ -94,15 +100,50 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 
 def _resolve_training(args: argparse.Namespace) -> None:
     """Flags left unset take the model's training defaults (the registry's)."""
-    defaults = {"epochs": 30, **TRAINING_DEFAULTS[args.model]}
+    defaults = {"epochs": 30, "monitor": "HR@20", **TRAINING_DEFAULTS[args.model]}
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
 
 
-def _new_model(args: argparse.Namespace, data):
+def _new_model(args: argparse.Namespace, data, retriever=None):
     torch.manual_seed(args.seed)
-    return build_model(args.model, dataset=data, **_model_kwargs(args))
+    model = build_model(args.model, dataset=data, **_model_kwargs(args))
+    if isinstance(model, RankingRecommender):
+        model.set_retriever(retriever)
+    elif retriever is not None:
+        raise ValueError(f"--retriever: {args.model} is not a ranker (din, dien)")
+    return model
+
+
+def _load_retriever(args: argparse.Namespace, data):
+    if getattr(args, "retriever", None) is None:
+        return None
+    retriever = load_model(args.retriever, map_location=args.device or "cpu")
+    if retriever.num_items != data.num_items:
+        raise ValueError(
+            f"--retriever {args.retriever} has {retriever.num_items} items, "
+            f"{data.name} has {data.num_items}"
+        )
+    return retriever.eval()
+
+
+def _test(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> dict:
+    """Test metrics; a ranker ranks the full catalogue only with --full-ranking."""
+    full = model.cheap_full_ranking or args.full_ranking or negatives is None
+    return evaluate(model, data, ks=ks, negatives=negatives, full_ranking=full)
+
+
+def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
+    """The first stage alone (with its recall@k, the ceiling) and the two-stage pipeline."""
+    k = args.k
+    first = evaluate(retriever, data, ks=(*ks, k), negatives=negatives)
+    pipeline = TwoStage(retriever, ranker, k=k)
+    start = time.perf_counter()
+    both = evaluate(pipeline, data, ks=ks, negatives=negatives)
+    print(f"two-stage evaluation of {len(data)} samples in {time.perf_counter() - start:.1f} s")
+    r, m = type(retriever).__name__, type(ranker).__name__
+    return {f"{r} (first stage; HR@{k} = recall@{k})": first, f"{r} -> {m} (k={k})": both}
 
 
 def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict):
@@ -143,7 +184,8 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         f"{args.dataset}: {len(train)} train / {len(valid) if valid else 0} valid / "
         f"{len(test)} test samples, {train.num_items} items"
     )
-    model = _new_model(args, train)
+    retriever = _load_retriever(args, train)
+    model = _new_model(args, train, retriever)
     print(model)
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
     info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
@@ -151,17 +193,20 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     result = _fit(args, model, train, valid, run_dir, args.epochs, info)
     print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
     name = type(model).__name__
-    table = {f"{name} (epoch {result.best_epoch})": evaluate(model, test, negatives=negatives)}
+    table = {f"{name} (epoch {result.best_epoch})": _test(args, model, test, negatives)}
     if args.refit and valid is not None:
         # The epoch count was chosen on validation; retrain on the whole training file.
         full = load_dataset(args.dataset, "train", **{**kwargs, "valid_fraction": 0})
-        refit = _new_model(args, full)
+        refit = _new_model(args, full, retriever)
         args.resume = False
         info = {**info, "valid_fraction": 0, "refit_of": str(run_dir)}
         _fit(args, refit, full, None, run_dir / "refit", result.best_epoch, info)
-        table[f"{name} refit, 100% train, {result.best_epoch} ep."] = evaluate(
-            refit, test, negatives=negatives
+        table[f"{name} refit, 100% train, {result.best_epoch} ep."] = _test(
+            args, refit, test, negatives
         )
+        model = refit
+    if retriever is not None:
+        table.update(_pipeline(args, retriever, model, test, negatives))
     table.update(_baselines(train, test, (5, 10, 20), negatives))
     (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
     print(f"\ntest split, {len(test)} samples (%):")
@@ -200,6 +245,14 @@ def _checkpoint_data(args: argparse.Namespace, state: dict):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.checkpoint is None:
+        if args.retriever is None or args.ranker is None:
+            raise ValueError("pass --checkpoint, or --retriever and --ranker (two-stage)")
+        return _evaluate_pipeline(args)
+    if args.retriever is not None or args.ranker is not None:
+        raise ValueError(
+            "--checkpoint evaluates one model; for two stages pass only --retriever and --ranker"
+        )
     state = load_checkpoint(args.checkpoint)
     model = load_model(args.checkpoint)
     name, kwargs = _checkpoint_data(args, state)
@@ -212,8 +265,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     negatives = _negatives(args, name)
     title = f"{type(model).__name__} ({args.checkpoint})"
     start = time.perf_counter()
-    table = {title: evaluate(model, data, ks=ks, batch_size=args.batch_size, negatives=negatives)}
-    print(f"full ranking of {len(data)} samples in {time.perf_counter() - start:.1f} s")
+    full = model.cheap_full_ranking or args.full_ranking or negatives is None
+    table = {
+        title: evaluate(
+            model, data, ks=ks, batch_size=args.batch_size, negatives=negatives, full_ranking=full
+        )
+    }
+    what = "full ranking" if full else f"ranking against {negatives} sampled negatives"
+    print(f"{what} of {len(data)} samples in {time.perf_counter() - start:.1f} s")
     if args.faiss:
         retriever = FaissRetriever(model.item_vectors(), kind=args.faiss, metric=model.metric)
         table[f"{title} via faiss {args.faiss}"] = evaluate(model, data, ks=ks, retriever=retriever)
@@ -230,6 +289,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         mt = evaluate_multi_target(model, data, ks=ks)
         print("\nmulti-target (first 80% of each session -> the rest):")
         print(format_table({title: mt}))
+
+
+def _evaluate_pipeline(args: argparse.Namespace) -> None:
+    ranker = load_model(args.ranker)
+    name, kwargs = _checkpoint_data(args, load_checkpoint(args.ranker))
+    data = load_dataset(name, args.split, **kwargs)
+    retriever = _load_retriever(args, data)
+    if ranker.num_items != data.num_items:
+        raise ValueError(f"{args.ranker} has {ranker.num_items} items, {name} has {data.num_items}")
+    negatives = _negatives(args, name)
+    ks = tuple(args.ks)
+    table = _pipeline(args, retriever, ranker, data, negatives, ks)
+    if args.baselines:
+        table.update(_baselines(load_dataset(name, "train", **kwargs), data, ks, negatives))
+    print(f"{name} / {args.split} (%):")
+    print(format_table(table))
 
 
 def _id_lists(flag: str, texts: list[str]) -> list[list[int]]:
@@ -294,7 +369,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-step", type=int, default=None, help="epochs between decays")
     p.add_argument("--lr-gamma", type=float, default=None, help="1 = no decay")
     p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--monitor", default="HR@20", help="validation metric for selection")
+    p.add_argument(
+        "--monitor",
+        default=None,
+        help='validation metric for selection (default: HR@20; "AUC (100 neg.)" for DIN/DIEN)',
+    )
     p.add_argument("--valid-fraction", type=float, default=0.1)
     p.add_argument("--max-length", type=int, default=None, help="keep the last N clicks")
     p.add_argument(
@@ -311,6 +390,18 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument(
+        "--retriever",
+        default=None,
+        help="rankers (din, dien): a retriever checkpoint; its top-k gives hard negatives "
+        "(--model-arg negative_sampling=hard) and the test table adds the two-stage pipeline",
+    )
+    p.add_argument("-k", type=int, default=100, help="two-stage candidates (with --retriever)")
+    p.add_argument(
+        "--full-ranking",
+        action="store_true",
+        help="also rank the full catalogue with a ranker on test (costly: one pass per item)",
+    )
     p.add_argument(
         "--refit",
         action="store_true",
@@ -341,8 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", parents=[common], help="evaluate a checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="evaluate a checkpoint, or a retriever -> ranker pipeline",
+    )
+    p.add_argument("--checkpoint", default=None, help="a model to evaluate")
+    p.add_argument("--retriever", default=None, help="two stages: the first-stage checkpoint")
+    p.add_argument("--ranker", default=None, help="two stages: the re-ranking checkpoint")
+    p.add_argument("-k", type=int, default=100, help="candidates passed to the ranker")
+    p.add_argument(
+        "--full-ranking",
+        action="store_true",
+        help="rank the full catalogue with a ranker (DIN/DIEN; costly: one pass per item)",
+    )
+    p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
     p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the training one")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--root", default=None)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from graphrec.data import SessionDataset, build_session_graphs
 from graphrec.data.graph import _ptr
-from graphrec.evaluation.metrics import Evaluator, MultiTargetEvaluator
+from graphrec.evaluation.metrics import AUCEvaluator, Evaluator, MultiTargetEvaluator
 from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
 from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
@@ -26,6 +26,7 @@ def evaluate(
     device: torch.device | str | None = None,
     negatives: int | None = None,
     negative_seed: int = 0,
+    full_ranking: bool = True,
 ) -> dict[str, float]:
     """Next-item metrics of ``model`` on every sample of ``dataset``.
 
@@ -50,11 +51,18 @@ def evaluate(
             (:func:`sample_negatives`, drawn once per split with
             ``negative_seed``, the same for every model); those metrics are
             named ``"HR@10 (100 neg.)"`` etc. and come beside the full-ranking
-            ones, never instead of them.
+            ones, never instead of them. The same scored pairs give
+            ``"AUC (100 neg.)"`` and ``"GAUC (100 neg.)"``
+            (:class:`AUCEvaluator`; groups are users, else sessions).
         negative_seed (int): seed of the negatives. (default: ``0``)
+        full_ranking (bool): rank the full catalogue (or ``candidates`` /
+            ``retriever``); ``False`` computes only the sampled-negative
+            metrics, which is what a ranker (DIN, DIEN) costs little for.
+            (default: ``True``)
 
     Returns:
-        ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``.
+        ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``
+        (and the sampled-negative metrics).
     """
     ks = tuple(ks)
     if retriever is not None and not isinstance(model, RetrievalRecommender):
@@ -62,11 +70,15 @@ def evaluate(
     if candidates is not None and candidates.size(0) != len(dataset):
         raise ValueError(f"candidates has {candidates.size(0)} rows for {len(dataset)} samples")
     device = torch.device(device) if device is not None else model.item_ids.device
+    if not full_ranking and negatives is None:
+        raise ValueError("full_ranking=False needs negatives (nothing would be measured)")
     evaluator = Evaluator(ks, num_items=model.num_items)
-    sampled = sampled_evaluator = None
+    sampled = sampled_evaluator = auc_evaluator = groups = None
     if negatives is not None:
         sampled = sample_negatives(dataset, negatives, negative_seed)
         sampled_evaluator = Evaluator(ks, suffix=f" ({negatives} neg.)")
+        auc_evaluator = AUCEvaluator(suffix=f" ({negatives} neg.)")
+        groups = auc_groups(dataset)
     was_training = model.training
     model.eval()
     # a retrieval model's item vectors are computed once, not once per block
@@ -75,7 +87,9 @@ def evaluate(
         index = torch.arange(start, min(start + batch_size, len(dataset)))
         batch = dataset.batch(index).to(device)
         scores = None
-        if retriever is not None:
+        if not full_ranking:
+            pass
+        elif retriever is not None:
             top, _ = retriever.search(model.session_embedding(batch), max(ks))
             evaluator.update_topk(top, batch.y.cpu())
         elif candidates is not None:
@@ -91,11 +105,31 @@ def evaluate(
             cand = torch.cat([batch.y.view(-1, 1), sampled[index].to(device)], dim=1)
             cand_scores = model.score(batch, cand) if scores is None else scores.gather(1, cand)
             sampled_evaluator.update_candidates(cand_scores, cand, batch.y)
+            auc_evaluator.update(cand_scores, cand == batch.y.view(-1, 1), groups[index])
     model.train(was_training)
-    results = evaluator.compute()
+    results = evaluator.compute() if full_ranking else {}
     if sampled_evaluator is not None:
         results.update(sampled_evaluator.compute())
+        results.update(auc_evaluator.compute())
     return results
+
+
+def auc_groups(dataset: SessionDataset) -> Tensor:
+    """LongTensor [len(dataset)]: the GAUC group of each sample.
+
+    Its user where the dataset has users (samples of the unknown user 0 each
+    form their own group), else its full session, else the sample itself.
+    """
+    n = len(dataset)
+    if dataset.user is not None:
+        user = dataset.user.clone()
+        unknown = user == 0
+        # unknown users: one group per sample, after every real user id
+        user[unknown] = int(user.max()) + 1 + torch.arange(int(unknown.sum()))
+        return user
+    if dataset.sample_session is not None:
+        return dataset.sample_session.clone()
+    return torch.arange(n)
 
 
 def split_for_multi_target(

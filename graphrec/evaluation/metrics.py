@@ -165,6 +165,108 @@ class Evaluator:
         return out
 
 
+def grouped_auc(scores: Tensor, labels: Tensor, groups: Tensor) -> tuple[Tensor, Tensor]:
+    """AUC of every group of impressions, by the rank-sum (Mann-Whitney) formula.
+
+    Ties count one half: each score takes the average of the ranks it ties for.
+
+    Args:
+        scores (Tensor [N]): impression scores (``-inf`` allowed).
+        labels (BoolTensor [N]): positives.
+        groups (LongTensor [N]): the group of each impression.
+
+    Returns:
+        ``(auc, impressions)`` per group, in increasing group id: AUC is NaN
+        for a group without positives or without negatives.
+    """
+    scores, labels, groups = scores.double().cpu(), labels.bool().cpu(), groups.long().cpu()
+    order = torch.argsort(scores, stable=True)
+    order = order[torch.argsort(groups[order], stable=True)]
+    s, lab, g = scores[order], labels[order], groups[order]
+    n = s.numel()
+    _, group_index, group_size = torch.unique_consecutive(
+        g, return_inverse=True, return_counts=True
+    )
+    group_start = torch.zeros_like(group_size)
+    group_start[1:] = group_size.cumsum(0)[:-1]
+    rank = torch.arange(1, n + 1, dtype=torch.double) - group_start[group_index].double()
+    new_run = torch.ones(n, dtype=torch.bool)
+    new_run[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
+    run = new_run.long().cumsum(0) - 1
+    run_sum = torch.zeros(int(run[-1]) + 1 if n else 0, dtype=torch.double)
+    run_sum.index_add_(0, run, rank)
+    run_count = torch.bincount(run).double()
+    average_rank = (run_sum / run_count)[run]
+    num_groups = group_size.numel()
+    pos = torch.zeros(num_groups, dtype=torch.double).index_add_(0, group_index, lab.double())
+    rank_sum = torch.zeros(num_groups, dtype=torch.double)
+    rank_sum.index_add_(0, group_index[lab], average_rank[lab])
+    neg = group_size.double() - pos
+    auc = (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+    auc[(pos == 0) | (neg == 0)] = math.nan
+    return auc, group_size
+
+
+class AUCEvaluator:
+    r"""AUC and GAUC of positives scored against negatives.
+
+    **AUC** pools every impression: the probability that a positive scores
+    above a negative (any pair, across sessions), ties counting one half.
+    **GAUC** (DIN paper, eq. 9) is the AUC within each group (a user, or a
+    session where there are no users), averaged with the group's number of
+    impressions as weight:
+
+    .. math::
+        \mathrm{GAUC} = \frac{\sum_g w_g \, \mathrm{AUC}_g}{\sum_g w_g}
+
+    Groups with only positives or only negatives have no AUC and are left out
+    of the average (never counted as 0 or 1).
+
+    Args:
+        suffix (str): appended to the names, e.g. ``" (100 neg.)"``. (default: ``""``)
+    """
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+        self.reset()
+
+    def reset(self) -> None:
+        self._scores: list[Tensor] = []
+        self._labels: list[Tensor] = []
+        self._groups: list[Tensor] = []
+
+    def update(self, scores: Tensor, labels: Tensor, groups: Tensor) -> None:
+        """Add impressions.
+
+        Args:
+            scores (Tensor [B, C]): scores of each sample's candidates.
+            labels (BoolTensor [B, C]): which candidates are positives.
+            groups (LongTensor [B]): the group (user or session) of each sample.
+        """
+        if scores.shape != labels.shape or groups.shape != scores.shape[:1]:
+            raise ValueError(
+                f"scores {tuple(scores.shape)}, labels {tuple(labels.shape)} and groups "
+                f"{tuple(groups.shape)} disagree"
+            )
+        self._scores.append(scores.detach().double().cpu().reshape(-1))
+        self._labels.append(labels.bool().cpu().reshape(-1))
+        self._groups.append(groups.long().cpu().view(-1, 1).expand_as(scores).reshape(-1))
+
+    def compute(self) -> dict[str, float]:
+        if not self._scores:
+            raise ValueError("no samples were added to the evaluator")
+        scores, labels = torch.cat(self._scores), torch.cat(self._labels)
+        groups = torch.cat(self._groups)
+        (auc,), _ = grouped_auc(scores, labels, torch.zeros_like(groups))
+        per_group, weight = grouped_auc(scores, labels, groups)
+        defined = ~per_group.isnan()
+        weight = weight[defined].double()
+        gauc = (
+            float((per_group[defined] * weight).sum() / weight.sum()) if defined.any() else math.nan
+        )
+        return {f"AUC{self.suffix}": float(auc), f"GAUC{self.suffix}": gauc}
+
+
 class MultiTargetEvaluator:
     r"""Metrics for several held-out items per sample.
 

@@ -2,7 +2,10 @@
 
 from graphrec.models.attrec import AttRec
 from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
+from graphrec.models.dien import DIEN
+from graphrec.models.din import DIN
 from graphrec.models.popularity import Popularity, SessionPopularity
+from graphrec.models.ranking import RankingRecommender, behaviour_sequence
 from graphrec.models.registry import (
     MODELS,
     TRAINING_DEFAULTS,
@@ -13,8 +16,11 @@ from graphrec.models.registry import (
 from graphrec.models.sdm import SDM
 from graphrec.models.srgnn import SRGNN
 from graphrec.models.stamp import STAMP
+from graphrec.models.two_stage import TwoStage
 
 __all__ = [
+    "DIEN",
+    "DIN",
     "MODELS",
     "SDM",
     "SRGNN",
@@ -22,9 +28,12 @@ __all__ = [
     "TRAINING_DEFAULTS",
     "AttRec",
     "Popularity",
+    "RankingRecommender",
     "RetrievalRecommender",
     "SessionPopularity",
     "SessionRecommender",
+    "TwoStage",
+    "behaviour_sequence",
     "build_model",
     "model_arguments",
     "model_name",

@@ -33,6 +33,10 @@ class SessionRecommender(nn.Module):
         num_items (int): the number of real items (ids ``1 .. num_items``).
     """
 
+    #: whether scoring the whole catalogue costs about one forward pass (True
+    #: for retrieval models); rankers score each candidate separately
+    cheap_full_ranking: bool = True
+
     def __init__(self, num_items: int) -> None:
         super().__init__()
         if num_items < 1:
@@ -50,6 +54,20 @@ class SessionRecommender(nn.Module):
         if bool((item_ids[1:].diff() <= 0).any()):
             raise ValueError("item_ids[1:] must be strictly increasing original ids")
         self.item_ids.copy_(item_ids)
+
+    def set_item_category(self, item_category: Tensor) -> None:
+        """Store the category of every item (entry 0 = padding), for models
+        built with ``num_categories > 0``; ``recommend`` attaches it to new
+        sessions."""
+        if getattr(self, "item_category", None) is None:
+            raise ValueError(f"this {type(self).__name__} has no categories (num_categories=0)")
+        item_category = torch.as_tensor(item_category, dtype=torch.long)
+        if item_category.shape != (self.num_items + 1,):
+            raise ValueError(f"item_category needs {self.num_items + 1} entries")
+        num_categories = getattr(self, "num_categories", 0)
+        if int(item_category.max()) > num_categories or int(item_category.min()) < 0:
+            raise ValueError(f"categories must lie in 0..{num_categories}")
+        self.item_category.copy_(item_category)
 
     # -- to implement --------------------------------------------------------
     def config(self) -> dict:

@@ -140,17 +140,6 @@ class SDM(RetrievalRecommender):
         for lin in (self.lin_long, self.lin_gate_user, self.lin_gate_short, self.lin_gate_long):
             lin.reset_parameters()
 
-    def set_item_category(self, item_category: Tensor) -> None:
-        """Store the category of every item (``recommend`` attaches it to new sessions)."""
-        if self.item_category is None:
-            raise ValueError("this SDM has no categories (num_categories=0)")
-        item_category = torch.as_tensor(item_category, dtype=torch.long)
-        if item_category.shape != (self.num_items + 1,):
-            raise ValueError(f"item_category needs {self.num_items + 1} entries")
-        if int(item_category.max()) > self.num_categories or int(item_category.min()) < 0:
-            raise ValueError(f"categories must lie in 0..{self.num_categories}")
-        self.item_category.copy_(item_category)
-
     def _embed(self, items: list[Tensor], categories: list[Tensor] | None) -> list[list[Tensor]]:
         """Embeddings of several id tensors, one table lookup per feature.
 

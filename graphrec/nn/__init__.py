@@ -1,15 +1,23 @@
 """Layers and fused functions."""
 
+from graphrec.nn.augru import AUGRU
+from graphrec.nn.dice import Dice
 from graphrec.nn.functional import (
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
     timing_signal,
 )
+from graphrec.nn.local_activation_unit import LocalActivationUnit
+from graphrec.nn.mlp import MLP
 from graphrec.nn.relu_self_attention import ReLUSelfAttention
 from graphrec.nn.srgnn_conv import SRGNNConv
 
 __all__ = [
+    "AUGRU",
+    "MLP",
+    "Dice",
+    "LocalActivationUnit",
     "ReLUSelfAttention",
     "SRGNNConv",
     "clip_norm",

@@ -76,8 +76,10 @@ class Trainer:
         monitor (str): validation metric to maximise. (default: ``"HR@20"``)
         ks (tuple of int): cut-offs of the validation metrics. (default: ``(5, 10, 20)``)
         negatives (int, optional): also compute the validation metrics over
-            this many sampled negatives (``"HR@10 (100 neg.)"``, ...), which
-            ``monitor`` may then name. (default: full ranking only)
+            this many sampled negatives (``"HR@10 (100 neg.)"``,
+            ``"AUC (100 neg.)"``, ...), which ``monitor`` may then name. A
+            ranker (DIN, DIEN) monitored on one of them is validated on the
+            sampled candidates only. (default: full ranking only)
         run_dir (str, optional): where checkpoints and ``metrics.jsonl`` go
             (nothing is written when ``None``).
         seed (int): seed of the initialisation-independent randomness
@@ -128,6 +130,7 @@ class Trainer:
         valid_keys = {f"{m}@{k}" for m in ("HR", "MRR", "NDCG", "Coverage") for k in self.ks}
         if negatives is not None:
             valid_keys |= {f"{m}@{k} ({negatives} neg.)" for m in ("HR", "MRR", "NDCG") for k in ks}
+            valid_keys |= {f"{m} ({negatives} neg.)" for m in ("AUC", "GAUC")}
         if monitor not in valid_keys:
             raise ValueError(f"monitor must be one of {sorted(valid_keys)}, got {monitor!r}")
         self.device = torch.device(device) if device else model.item_ids.device
@@ -328,7 +331,16 @@ class Trainer:
         improved = True
         if self.valid_data is not None:
             start = time.perf_counter()
-            metrics = evaluate(self.model, self.valid_data, ks=self.ks, negatives=self.negatives)
+            # a ranker's full-catalogue ranking costs a forward pass per item:
+            # skipped when the monitored metric does not need it
+            full = self.model.cheap_full_ranking or not self.monitor.endswith(" neg.)")
+            metrics = evaluate(
+                self.model,
+                self.valid_data,
+                ks=self.ks,
+                negatives=self.negatives,
+                full_ranking=full,
+            )
             record["valid_seconds"] = time.perf_counter() - start
             record["valid"] = metrics
             value = metrics[self.monitor]

@@ -104,3 +104,31 @@ def test_baselines(data):
     assert res["HR@20"] > evaluate(pop, test)["HR@20"]
     with pytest.raises(TypeError, match="not trained"):
         pop.loss(batch)
+
+
+def test_auc_of_a_retrieval_model_and_sampled_only_evaluation(data, model):
+    from graphrec.evaluation import AUCEvaluator, auc_groups, sample_negatives
+
+    _, test = data
+    got = evaluate(model, test, ks=(5,), negatives=10)
+    only = evaluate(model, test, ks=(5,), negatives=10, full_ranking=False)
+    assert "HR@5" in got and "HR@5" not in only
+    assert only == pytest.approx({k: v for k, v in got.items() if k.endswith("neg.)")})
+    # the AUC of the model's own inner-product scores of the same pairs
+    neg = sample_negatives(test, 10, 0)
+    cand = torch.cat([test.y.view(-1, 1), neg], 1)
+    with torch.no_grad():
+        scores = model.score(test.batch(torch.arange(len(test))), cand)
+    ev = AUCEvaluator(" (10 neg.)")
+    ev.update(scores, cand == test.y.view(-1, 1), auc_groups(test))
+    assert only["AUC (10 neg.)"] == pytest.approx(ev.compute()["AUC (10 neg.)"])
+    assert only["GAUC (10 neg.)"] == pytest.approx(ev.compute()["GAUC (10 neg.)"])
+    with pytest.raises(ValueError, match="needs negatives"):
+        evaluate(model, test, full_ranking=False)
+
+
+def test_auc_groups_are_users_then_sessions(data):
+    from graphrec.evaluation import auc_groups
+
+    _, test = data
+    assert torch.equal(auc_groups(test), test.user)

@@ -131,3 +131,58 @@ def test_format_table_puts_sampled_metrics_apart():
     assert "neg." not in full and "50.00" in full and "70.00" not in full
     assert sampled.startswith("ranked against 100 sampled negatives:")
     assert "70.00" in sampled and sampled.splitlines()[-1].split() == ["POP", "-"]
+
+
+# -- AUC / GAUC -------------------------------------------------------------------
+def naive_auc(scores, labels):
+    """Pairwise count: positive above negative 1, tie 1/2."""
+    pos = [s for s, lab in zip(scores, labels, strict=True) if lab]
+    neg = [s for s, lab in zip(scores, labels, strict=True) if not lab]
+    if not pos or not neg:
+        return None
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_auc_and_gauc_match_a_naive_pairwise_count():
+    from graphrec.evaluation import AUCEvaluator
+
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 5, (12, 6), generator=gen).float()  # many ties
+    scores[3, 2] = float("-inf")
+    scores[3, 4] = float("-inf")
+    labels = torch.zeros(12, 6, dtype=torch.bool)
+    labels[:, 0] = True
+    labels[5, 3] = True
+    labels[7] = True  # a group of only positives: left out of GAUC
+    groups = torch.tensor([0, 0, 1, 1, 1, 2, 2, 7, 3, 3, 3, 3])
+    ev = AUCEvaluator(suffix=" (5 neg.)")
+    ev.update(scores[:7], labels[:7], groups[:7])
+    ev.update(scores[7:], labels[7:], groups[7:])
+    out = ev.compute()
+    flat_s, flat_l = scores.reshape(-1).tolist(), labels.reshape(-1).tolist()
+    assert out["AUC (5 neg.)"] == pytest.approx(naive_auc(flat_s, flat_l))
+    num = den = 0.0
+    for g in groups.unique().tolist():
+        rows = groups == g
+        s, lab = scores[rows].reshape(-1).tolist(), labels[rows].reshape(-1).tolist()
+        auc = naive_auc(s, lab)
+        if auc is not None:
+            num += len(s) * auc
+            den += len(s)
+    assert out["GAUC (5 neg.)"] == pytest.approx(num / den)
+
+
+def test_auc_by_hand():
+    from graphrec.evaluation import AUCEvaluator, grouped_auc
+
+    ev = AUCEvaluator()
+    # pos 3 vs negs 1, 3, 5: 1 + 0.5 + 0 = 1.5 of 3
+    ev.update(
+        torch.tensor([[3.0, 1.0, 3.0, 5.0]]), torch.tensor([[1, 0, 0, 0]]).bool(), torch.tensor([0])
+    )
+    assert ev.compute() == {"AUC": 0.5, "GAUC": 0.5}
+    auc, weight = grouped_auc(torch.tensor([1.0, 2.0]), torch.tensor([True, True]), torch.zeros(2))
+    assert math.isnan(float(auc[0])) and weight.tolist() == [2]
+    with pytest.raises(ValueError, match="disagree"):
+        ev.update(torch.zeros(2, 3), torch.zeros(2, 3).bool(), torch.zeros(3))

@@ -1,0 +1,102 @@
+"""Two-stage recommendation: a retriever proposes, a ranker re-ranks."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from graphrec.data import SessionBatch
+from graphrec.models.base import RetrievalRecommender, SessionRecommender
+
+
+class _Index(Protocol):
+    def search(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]: ...
+
+
+class TwoStage(SessionRecommender):
+    r"""A retrieval model's top-``k`` items, re-scored by a ranking model.
+
+    .. math::
+        \hat{y}_i = \begin{cases} f_{\text{ranker}}(s, i) & i \in
+            \mathrm{top}_k(f_{\text{retriever}}(s, \cdot)) \\
+            -\infty & \text{otherwise} \end{cases}
+
+    so a target that the first stage misses is a miss of the pipeline, and
+    the full-catalogue metrics of the one evaluator are the pipeline's
+    end-to-end metrics; the first stage's HR@k (recall@k) is their ceiling.
+    :meth:`recommend` and :func:`graphrec.evaluation.evaluate` work on it
+    as on any model. The retriever and the ranker are its submodules (moved
+    together by ``.to()``), not trained by it.
+
+    Args:
+        retriever (SessionRecommender): the first stage (SR-GNN, STAMP,
+            AttRec, SDM or any model with a full-catalogue :meth:`score`).
+        ranker (SessionRecommender): the second stage (DIN, DIEN), scoring
+            candidates.
+        k (int): candidates passed on. (default: ``100``)
+        index (optional): an approximate index over the retriever's item
+            vectors (:class:`graphrec.evaluation.FaissRetriever`) for the first
+            stage instead of its exact scores.
+
+    Shapes:
+        - **input:** a :class:`graphrec.data.SessionBatch`
+        - **output:** :math:`(B, \text{num\_items} + 1)`, or :math:`(B, C)`
+          for candidates
+    """
+
+    cheap_full_ranking = True
+
+    def __init__(
+        self,
+        retriever: SessionRecommender,
+        ranker: SessionRecommender,
+        k: int = 100,
+        index: _Index | None = None,
+    ) -> None:
+        if retriever.num_items != ranker.num_items:
+            raise ValueError(
+                f"the retriever has {retriever.num_items} items, the ranker {ranker.num_items}"
+            )
+        if not 1 <= k <= ranker.num_items:
+            raise ValueError(f"k must lie in 1..{ranker.num_items}, got {k}")
+        if index is not None and not isinstance(retriever, RetrievalRecommender):
+            raise TypeError("an index needs a retrieval model as the first stage")
+        super().__init__(ranker.num_items)
+        if not torch.equal(retriever.item_ids.cpu(), ranker.item_ids.cpu()):
+            raise ValueError("the retriever and the ranker were trained on different item ids")
+        self.retriever = retriever
+        self.ranker = ranker
+        self.k = k
+        self.index = index
+        self.item_ids.copy_(ranker.item_ids)
+        category = getattr(ranker, "item_category", None)
+        if category is None:
+            category = getattr(retriever, "item_category", None)
+        self.item_category = category  # what recommend() attaches to new sessions
+
+    def config(self) -> dict:
+        return {"k": self.k}
+
+    @torch.no_grad()
+    def candidates(self, batch: SessionBatch) -> Tensor:
+        """``[B, k]``: the first stage's top-``k`` items, best first."""
+        if self.index is not None:
+            top, _ = self.index.search(self.retriever.session_embedding(batch), self.k)
+            return top.to(batch.x.device)
+        return self.retriever.score(batch).topk(self.k, dim=1).indices
+
+    def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
+        top = self.candidates(batch)
+        out = torch.full((batch.num_sessions, self.num_items + 1), -math.inf, device=top.device)
+        out.scatter_(1, top, self.ranker.score(batch, top).float())
+        out[:, 0] = -math.inf
+        return out if candidates is None else out.gather(1, candidates)
+
+    def loss(self, batch: SessionBatch) -> Tensor:
+        raise TypeError("TwoStage composes trained models; train the retriever and the ranker")
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.retriever!r} -> {self.ranker!r}, k={self.k})"
