@@ -55,6 +55,13 @@ def _negatives(args: argparse.Namespace, dataset: str) -> int | None:
     return 100 if dataset in SEQUENTIAL or monitor.endswith(" neg.)") else None
 
 
+def _eval_negatives(args: argparse.Namespace, dataset: str, model) -> int | None:
+    """As :func:`_negatives`; a ranker (DIN, DIEN) is also evaluated on 100 by default."""
+    if args.negatives is None and not model.cheap_full_ranking:
+        return 100
+    return _negatives(args, dataset)
+
+
 def _baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
     counts = train.item_counts()
     return {
@@ -135,15 +142,20 @@ def _test(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> d
 
 
 def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
-    """The first stage alone (with its recall@k, the ceiling) and the two-stage pipeline."""
+    """The first stage alone, with its recall@k (the ceiling of the re-ranker),
+    and the two-stage pipeline."""
     k = args.k
     first = evaluate(retriever, data, ks=(*ks, k), negatives=negatives)
+    recall = first[f"HR@{k}"]
+    if k not in ks:  # keep the table's cut-offs; recall@k gets its own column
+        first = {m: v for m, v in first.items() if m.split(" (")[0].split("@")[-1] != str(k)}
+    first[f"Recall@{k}"] = recall
     pipeline = TwoStage(retriever, ranker, k=k)
     start = time.perf_counter()
     both = evaluate(pipeline, data, ks=ks, negatives=negatives)
     print(f"two-stage evaluation of {len(data)} samples in {time.perf_counter() - start:.1f} s")
     r, m = type(retriever).__name__, type(ranker).__name__
-    return {f"{r} (first stage; HR@{k} = recall@{k})": first, f"{r} -> {m} (k={k})": both}
+    return {f"{r} (first stage)": first, f"{r} -> {m} (k={k})": both}
 
 
 def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict):
@@ -262,7 +274,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{args.checkpoint} has {model.num_items} items, {name} has {data.num_items}"
         )
     ks = tuple(args.ks)
-    negatives = _negatives(args, name)
+    negatives = _eval_negatives(args, name, model)
     title = f"{type(model).__name__} ({args.checkpoint})"
     start = time.perf_counter()
     full = model.cheap_full_ranking or args.full_ranking or negatives is None
@@ -298,7 +310,7 @@ def _evaluate_pipeline(args: argparse.Namespace) -> None:
     retriever = _load_retriever(args, data)
     if ranker.num_items != data.num_items:
         raise ValueError(f"{args.ranker} has {ranker.num_items} items, {name} has {data.num_items}")
-    negatives = _negatives(args, name)
+    negatives = _eval_negatives(args, name, ranker)
     ks = tuple(args.ks)
     table = _pipeline(args, retriever, ranker, data, negatives, ks)
     if args.baselines:

@@ -153,3 +153,44 @@ def test_recommend_for_users_with_histories(tmp_path, capsys):
     code = main(["recommend", "--checkpoint", str(tmp_path / "best.pt"), "--session", "3 17",
                  "--user", "4", "--user", "5"])  # fmt: skip
     assert code == 2 and "2 users for 1 sessions" in capsys.readouterr().err
+
+
+def test_rankers_and_the_two_stage_pipeline(run_dir, tmp_path, capsys):
+    retriever = str(run_dir / "best.pt")
+    code = main(
+        ["train", "--model", "din", "--dataset", "synthetic", "--epochs", "1", "--max-steps",
+         "5", "--hidden", "8", "--run-dir", str(tmp_path / "din"), "--no-progress",
+         "--retriever", retriever, "--model-arg", "negative_sampling=hard",
+         "--model-arg", "mlp_hidden=16,8", "-k", "50"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    table = json.loads((tmp_path / "din" / "test_metrics.json").read_text())
+    din, first, both = list(table)[:3]
+    assert "HR@20" not in table[din]  # a ranker is not asked for the full catalogue
+    assert {"AUC (100 neg.)", "GAUC (100 neg.)"} <= set(table[din])
+    assert "Recall@50" in table[first] and "HR@50" not in table[first]
+    assert table[both]["HR@20"] <= table[first]["Recall@50"]
+    config = json.loads((tmp_path / "din" / "config.json").read_text())
+    assert config["hparams"]["monitor"] == "AUC (100 neg.)"
+    assert config["model_config"]["mlp_hidden"] == [16, 8]
+    assert "two-stage evaluation" in out
+    code = main(
+        ["train", "--model", "dien", "--dataset", "synthetic", "--epochs", "1", "--max-steps",
+         "3", "--hidden", "4", "--run-dir", str(tmp_path / "dien"), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    ranker = str(tmp_path / "dien" / "best.pt")
+    code = main(["evaluate", "--retriever", retriever, "--ranker", ranker, "-k", "30",
+                 "--ks", "10", "--baselines"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "SRGNN -> DIEN (k=30)" in out and "Recall@30" in out and "AUC" in out
+    code = main(["evaluate", "--checkpoint", ranker, "--ks", "10"])
+    out = capsys.readouterr().out
+    assert code == 0 and "ranking against 100 sampled negatives" in out and "GAUC" in out
+    code = main(["evaluate", "--ranker", ranker])
+    assert code == 2 and "--retriever and --ranker" in capsys.readouterr().err
+    code = main(["train", "--model", "srgnn", "--dataset", "synthetic", "--retriever", retriever,
+                 "--run-dir", str(tmp_path / "x")])  # fmt: skip
+    assert code == 2 and "not a ranker" in capsys.readouterr().err

@@ -19,6 +19,7 @@ def generate_sessions(
     seed: int = 0,
     mean_length: float = 5.0,
     max_length: int = 30,
+    repeat_rate: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Generate a click log in time order.
 
@@ -33,7 +34,12 @@ def generate_sessions(
     * a session starts in one of its user's categories; each next click
       follows a favoured successor (60%), a popular item of the current
       category (25%) or a jump to another of the user's categories (15%);
-      lengths are ``2 + Poisson(mean_length - 2)``, at most ``max_length``.
+      lengths are ``2 + Poisson(mean_length - 2)``, at most ``max_length``;
+    * with ``repeat_rate > 0``, each next click is first, with that
+      probability, a repeat: an item drawn uniformly from the session's
+      earlier clicks (repeat consumption, what S-POP exploits). The share of
+      next clicks that repeat an earlier one is then at least ``repeat_rate``
+      (the Markov process above also repeats now and then).
 
     Returns:
         A dict with ``items`` (concatenated clicks, ids ``1 .. num_items``),
@@ -50,6 +56,8 @@ def generate_sessions(
         raise ValueError(f"num_items={num_items} is too small for {num_categories} categories")
     if mean_length < 2:
         raise ValueError(f"mean_length must be >= 2, got {mean_length}")
+    if not 0 <= repeat_rate < 1:
+        raise ValueError(f"repeat_rate must lie in [0, 1), got {repeat_rate}")
     rng = np.random.default_rng(seed)
     category = rng.integers(1, num_categories + 1, size=num_items + 1)  # 0 = padding
     category[0] = 0
@@ -77,6 +85,11 @@ def generate_sessions(
         item = rng.choice(members[c], p=member_p[c])
         out[pos] = item
         for t in range(1, lengths[s]):
+            # no extra draw at repeat_rate 0: the log of a seed stays the same
+            if repeat_rate and rng.random() < repeat_rate:
+                item = out[pos + rng.integers(0, t)]
+                out[pos + t] = item
+                continue
             r = rng.random()
             if r < 0.60:
                 item = successors[item, rng.integers(0, 4)]
@@ -97,9 +110,18 @@ def generate_sessions(
 
 
 @functools.lru_cache(maxsize=4)
-def _generate_cached(*args: int) -> dict[str, np.ndarray]:
+def _generate_cached(
+    num_sessions: int,
+    num_items: int,
+    num_users: int,
+    num_categories: int,
+    seed: int,
+    repeat_rate: float,
+) -> dict[str, np.ndarray]:
     """The three splits of one log are cut from a single generation."""
-    return generate_sessions(*args)
+    return generate_sessions(
+        num_sessions, num_items, num_users, num_categories, seed, repeat_rate=repeat_rate
+    )
 
 
 def synthetic(
@@ -114,6 +136,7 @@ def synthetic(
     weighting: str = "binary",
     max_length: int | None = None,
     history_length: int = 0,
+    repeat_rate: float = 0.0,
 ) -> SessionDataset:
     """The embedded synthetic dataset, split like the benchmarks.
 
@@ -141,12 +164,14 @@ def synthetic(
         max_length (int, optional): keep the most recent clicks of each input.
         history_length (int): attach up to this many earlier clicks of the
             user as the long-term history (0: none). (default: ``0``)
+        repeat_rate (float): probability that a next click repeats an earlier
+            click of its session (see :func:`generate_sessions`). (default: ``0``)
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed)
+    log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed, repeat_rate)
     # copies: the cached arrays are shared between splits and must stay intact
     items, ptr = torch.tensor(log["items"]), torch.tensor(log["ptr"])
     users = torch.tensor(log["user"])
@@ -173,7 +198,7 @@ def synthetic(
         sessions=select_sessions(items, ptr, index),
         item_category=torch.tensor(log["item_category"]),
         num_users=num_users,
-        name=f"synthetic/{split}",
+        name=f"synthetic/{split}" if not repeat_rate else f"synthetic-r{repeat_rate:g}/{split}",
     )
 
 

@@ -45,3 +45,28 @@ def test_bad_arguments():
         generate_sessions(num_sessions=0)
     with pytest.raises(ValueError, match="split must be one of"):
         synthetic(split="all")
+
+
+def test_repeat_rate_controls_repeated_next_clicks():
+    from graphrec.datasets.synthetic import generate_sessions
+
+    def share(log):
+        items, ptr = log["items"], log["ptr"]
+        repeats = total = 0
+        for s in range(len(ptr) - 1):
+            sess = items[ptr[s] : ptr[s + 1]].tolist()
+            for t in range(1, len(sess)):
+                repeats += sess[t] in sess[:t]
+                total += 1
+        return repeats / total
+
+    base = generate_sessions(num_sessions=3000, seed=1)
+    assert (
+        generate_sessions(num_sessions=3000, seed=1, repeat_rate=0.0)["items"] == base["items"]
+    ).all()
+    low = share(base)
+    high = share(generate_sessions(num_sessions=3000, seed=1, repeat_rate=0.5))
+    # a repeat with probability 0.5, plus the process's own repeats among the rest
+    assert abs(high - (0.5 + 0.5 * low)) < 0.03
+    with pytest.raises(ValueError, match="repeat_rate"):
+        generate_sessions(repeat_rate=1.0)
