@@ -329,14 +329,17 @@ def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> 
     sampled = [c for c in columns if c.endswith(" neg.)")]
     if not sampled:
         return _table(results, full, percent)
+    # a model evaluated on sampled candidates only (a ranker) has no full-ranking row
+    with_full = {name: row for name, row in results.items() if any(c in row for c in full)}
     suffix = sampled[0][sampled[0].index(" (") :]
     short = [c.removesuffix(suffix) for c in sampled]
     renamed = {
         name: {c.removesuffix(suffix): v for c, v in row.items() if c in sampled}
         for name, row in results.items()
     }
+    head = f"{_table(with_full, full, percent)}\n\n" if with_full else ""
     return (
-        f"{_table(results, full, percent)}\n\nranked against {suffix.strip(' ()').split()[0]} "
+        f"{head}ranked against {suffix.strip(' ()').split()[0]} "
         f"sampled negatives:\n{_table(renamed, short, percent)}"
     )
 

@@ -131,6 +131,14 @@ def test_format_table_puts_sampled_metrics_apart():
     assert "neg." not in full and "50.00" in full and "70.00" not in full
     assert sampled.startswith("ranked against 100 sampled negatives:")
     assert "70.00" in sampled and sampled.splitlines()[-1].split() == ["POP", "-"]
+    # a ranker measured on sampled candidates only has no row in the full table
+    text = format_table(
+        {"DIN": {"AUC (100 neg.)": 0.8}, "POP": {"HR@10": 0.1, "AUC (100 neg.)": 0.7}}
+    )
+    full, sampled = text.split("\n\n")
+    assert "DIN" not in full and "POP" in full and "DIN" in sampled
+    only = format_table({"DIN": {"AUC (100 neg.)": 0.8}})
+    assert only.startswith("ranked against 100") and "80.00" in only
 
 
 # -- AUC / GAUC -------------------------------------------------------------------

@@ -133,3 +133,33 @@ def test_argument_errors(data):
         make_trainer(data, monitor="P@20")
     with pytest.raises(ValueError, match="items"):
         Trainer(SRGNN(5), data[0])
+
+
+@pytest.mark.parametrize("name", ["din", "dien"])
+def test_rankers_train_and_select_on_sampled_auc(data, tmp_path, name):
+    from graphrec.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, dataset=data[0], hidden_channels=8, mlp_hidden=(16,))
+    calls = []
+    full_score = model.score
+
+    def spy(batch, candidates=None):
+        calls.append(candidates is None)
+        return full_score(batch, candidates)
+
+    model.score = spy
+    trainer = Trainer(
+        model, data[0], data[1], epochs=2, batch_size=32, lr=0.01, weight_decay=0.0,
+        monitor="AUC (20 neg.)", negatives=20, run_dir=tmp_path, progress=False,
+    )  # fmt: skip
+    result = trainer.fit()
+    assert not any(calls)  # validation never ranked the full catalogue
+    valid = result.history[-1]["valid"]
+    assert "AUC (20 neg.)" in valid and "GAUC (20 neg.)" in valid and "HR@20" not in valid
+    assert result.history[-1]["loss"] < result.history[0]["loss"] + 0.5
+    reloaded = load_model(tmp_path / "best.pt")
+    assert type(reloaded) is type(model)
+    del model.score
+    got = evaluate(reloaded, data[2], negatives=20, full_ranking=False)
+    assert got == pytest.approx(evaluate(model, data[2], negatives=20, full_ranking=False))
