@@ -60,8 +60,9 @@ class DIEN(RankingRecommender):
 
     The authors' code differs from the paper in the auxiliary network: an MLP
     (100-50, sigmoid) over :math:`[\mathbf{h}_t, \mathbf{e}]` instead of the
-    inner product (``auxiliary="mlp"``); its negatives are other users'
-    clicks. The defaults are the paper's.
+    inner product (``auxiliary="mlp"``), its negatives are other users'
+    clicks, and its head also reads the sum-pooled behaviours and their product
+    with the candidate (``head_interaction=True``). The defaults are the paper's.
 
     Args:
         num_items (int): the number of real items.
@@ -75,6 +76,9 @@ class DIEN(RankingRecommender):
         mlp_hidden (tuple of int): prediction head layers. (default: ``(200, 80)``)
         mlp_activation (str): ``"dice"`` or ``"prelu"`` (or ``"sigmoid"``,
             ``"relu"``). (default: ``"dice"``)
+        head_interaction (bool): also feed the head the sum of the behaviours
+            :math:`\mathbf{s}` and :math:`\mathbf{s} \odot \mathbf{v}_c`, as
+            the authors' code does. (default: ``False``)
         num_negatives (int): negatives per target in training. (default: ``1``)
         negative_sampling (str): ``"uniform"``, ``"popularity"`` or ``"hard"``.
             (default: ``"uniform"``)
@@ -98,6 +102,7 @@ class DIEN(RankingRecommender):
         auxiliary: str = "inner",
         mlp_hidden: tuple[int, ...] = (200, 80),
         mlp_activation: str = "dice",
+        head_interaction: bool = False,
         num_negatives: int = 1,
         negative_sampling: str = "uniform",
         hard_k: int = 100,
@@ -119,12 +124,14 @@ class DIEN(RankingRecommender):
         self.auxiliary = auxiliary
         self.mlp_hidden = tuple(mlp_hidden)
         self.mlp_activation = mlp_activation
+        self.head_interaction = head_interaction
         d = self.item_channels
         self.gru = nn.GRU(d, d, batch_first=True)
         self.aux_mlp = MLP(2 * d, (100, 50), 1, "sigmoid") if auxiliary == "mlp" else None
         self.attention_weight = nn.Parameter(torch.empty(d, d))  # W of eq. (5)
         self.augru = AUGRU(d, d)
-        self.mlp = MLP(2 * d + self.user_channels, self.mlp_hidden, 1, mlp_activation)
+        width = (4 if head_interaction else 2) * d + self.user_channels
+        self.mlp = MLP(width, self.mlp_hidden, 1, mlp_activation)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -155,6 +162,9 @@ class DIEN(RankingRecommender):
         v = self.embed_items(candidates)
         evolved = self.augru(state["states"], self.attention(state, v), state["mask"].sum(1))
         features = [evolved, v]
+        if self.head_interaction:  # the code's sum-pooled behaviours and their product
+            pooled = (state["behaviours"] * state["mask"].unsqueeze(-1)).sum(1, keepdim=True)
+            features += [pooled.expand_as(v), pooled * v]
         if state["user"] is not None:
             features.append(state["user"].unsqueeze(1).expand(-1, candidates.size(1), -1))
         return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)

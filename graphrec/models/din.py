@@ -44,9 +44,10 @@ class DIN(RankingRecommender):
 
     The paper and the authors' code differ: the code softmax-normalises the
     weights, uses an 80-40 sigmoid MLP in the activation unit and an 80-40
-    Dice head. ``attention_softmax=True, attention_hidden=(80, 40),
-    attention_activation="sigmoid", mlp_hidden=(80, 40)`` gives the code's
-    model; the defaults are the paper's.
+    Dice head, and feeds the head :math:`\mathbf{v}_U \odot \mathbf{v}_c` too.
+    ``attention_softmax=True, attention_hidden=(80, 40),
+    attention_activation="sigmoid", mlp_hidden=(80, 40), head_interaction=True``
+    gives the code's model; the defaults are the paper's.
 
     Training and scoring are :class:`RankingRecommender`'s (BCE against
     sampled negatives; candidates or the chunked full catalogue).
@@ -66,6 +67,8 @@ class DIN(RankingRecommender):
         mlp_hidden (tuple of int): prediction head layers. (default: ``(200, 80)``)
         mlp_activation (str): ``"dice"`` or ``"prelu"`` (or ``"sigmoid"``,
             ``"relu"``). (default: ``"dice"``)
+        head_interaction (bool): also feed :math:`\mathbf{v}_U(c) \odot
+            \mathbf{v}_c` to the head, as the authors' code does. (default: ``False``)
         num_negatives (int): negatives per target in training. (default: ``1``)
         negative_sampling (str): ``"uniform"``, ``"popularity"`` or ``"hard"``.
             (default: ``"uniform"``)
@@ -91,6 +94,7 @@ class DIN(RankingRecommender):
         attention_softmax: bool = False,
         mlp_hidden: tuple[int, ...] = (200, 80),
         mlp_activation: str = "dice",
+        head_interaction: bool = False,
         num_negatives: int = 1,
         negative_sampling: str = "uniform",
         hard_k: int = 100,
@@ -112,13 +116,15 @@ class DIN(RankingRecommender):
         self.attention_softmax = attention_softmax
         self.mlp_hidden = tuple(mlp_hidden)
         self.mlp_activation = mlp_activation
+        self.head_interaction = head_interaction
         d = self.item_channels
         self.attention = (
             LocalActivationUnit(d, self.attention_hidden, attention_activation, attention_softmax)
             if pooling == "attention"
             else None
         )
-        self.mlp = MLP(2 * d + self.user_channels, self.mlp_hidden, 1, mlp_activation)
+        width = (3 if head_interaction else 2) * d + self.user_channels
+        self.mlp = MLP(width, self.mlp_hidden, 1, mlp_activation)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -151,7 +157,10 @@ class DIN(RankingRecommender):
 
     def logits(self, state: dict[str, Any], candidates: Tensor) -> Tensor:
         v = self.embed_items(candidates)
-        features = [self.interest(state, v), v]
+        interest = self.interest(state, v)
+        features = [interest, v]
+        if self.head_interaction:
+            features.append(interest * v)
         if state["user"] is not None:
             features.append(state["user"].unsqueeze(1).expand(-1, candidates.size(1), -1))
         return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)

@@ -78,6 +78,9 @@ class AUGRU(nn.Module):
         lengths, order = lengths.sort(descending=True)
         x, attention = x[order], attention[order]
         gates_in = F.linear(x, self.weight_ih, self.bias_ih)  # [B, L, 3h], once per row
+        # per-step views made once: slicing the whole tensor at every step
+        # would cost a zero-filled [B, L, 3h] gradient per step in backward
+        gates_in, attention = gates_in.unbind(1), attention.unbind(2)
         running = (lengths.unsqueeze(1) > torch.arange(length, device=x.device)).sum(0).tolist()
         h = x.new_zeros(batch, num_candidates, hid)
         finished = []
@@ -86,12 +89,12 @@ class AUGRU(nn.Module):
             if n < h.size(0):  # rows whose sequence ended: their state is final
                 finished.append(h[n:])
                 h = h[:n]
-            gi = gates_in[:n, t].unsqueeze(1)  # [n, 1, 3h], shared by the candidates
+            gi = gates_in[t][:n].unsqueeze(1)  # [n, 1, 3h], shared by the candidates
             gh = F.linear(h, self.weight_hh, self.bias_hh)  # [n, C, 3h]
             r = torch.sigmoid(gi[..., :hid] + gh[..., :hid])
             u = torch.sigmoid(gi[..., hid : 2 * hid] + gh[..., hid : 2 * hid])
             h_tilde = torch.tanh(gi[..., 2 * hid :] + r * gh[..., 2 * hid :])
-            u = attention[:n, :, t].unsqueeze(-1) * u
+            u = attention[t][:n].unsqueeze(-1) * u
             h = h + u * (h_tilde - h)
         out = torch.cat([h, *reversed(finished)], dim=0)
         return out[order.argsort()]

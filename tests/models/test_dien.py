@@ -50,6 +50,8 @@ def dense_dien(model, behaviours, user, candidate):
         u = a[t] * u
         state = (1 - u) * state + u * h_tilde
     features = [state, v]
+    if model.head_interaction:
+        features += [e.sum(0), e.sum(0) * v]
     if model.num_users:
         features.append(model.user_embedding.weight[user])
     x = torch.cat(features).unsqueeze(0)
@@ -74,10 +76,11 @@ def naive_aux(model, batch, negatives):
     return torch.stack(terms).mean()
 
 
-@pytest.fixture
-def model():
+@pytest.fixture(params=[False, True], ids=["paper", "head_interaction"])
+def model(request):
     torch.manual_seed(0)
-    m = DIEN(20, num_users=3, num_categories=3, hidden_channels=3, mlp_hidden=(5, 4))
+    m = DIEN(20, num_users=3, num_categories=3, hidden_channels=3, mlp_hidden=(5, 4),
+             head_interaction=request.param)  # fmt: skip
     m.set_item_category(CATEGORY)
     m.train()
     with torch.no_grad():  # move Dice's running statistics

@@ -33,6 +33,8 @@ def dense_din(model, behaviours, user, candidate):
             a = torch.softmax(a, 0)
         interest = (a.unsqueeze(1) * e).sum(0)
     features = [interest, v]
+    if model.head_interaction:
+        features.append(interest * v)
     if model.num_users:
         features.append(model.user_embedding.weight[user])
     h = torch.cat(features).unsqueeze(0)
@@ -78,6 +80,8 @@ def warm(model):
             "mlp_activation": "prelu",
         },
         {"num_users": 0, "num_categories": 0},
+        {"head_interaction": True},
+        {"pooling": "sum", "head_interaction": True},
     ],
 )
 def test_din_matches_the_paper_equations(kwargs):
