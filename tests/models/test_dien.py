@@ -146,6 +146,16 @@ def test_padding_changes_nothing(model):
     torch.manual_seed(3)
     b = model.auxiliary_loss(garbage_state, batch)
     assert torch.allclose(a, b)
+    # three more padded columns (any values) leave the aux loss unchanged
+    pad = {
+        "items": torch.cat([state["items"], torch.randint(1, 21, (4, 3))], 1),
+        "behaviours": torch.cat([state["behaviours"], torch.randn(4, 3, 6)], 1),
+        "states": torch.cat([state["states"], torch.randn(4, 3, 6)], 1),
+        "mask": torch.cat([state["mask"], torch.zeros(4, 3, dtype=torch.bool)], 1),
+    }
+    torch.manual_seed(3)
+    c = model.auxiliary_loss({**state, **pad}, batch)
+    assert torch.allclose(a, c)
 
 
 def test_loss_is_bce_plus_weighted_aux(model):
