@@ -136,7 +136,8 @@ def _load_retriever(args: argparse.Namespace, data):
 
 
 def _test(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> dict:
-    """Test metrics; a ranker ranks the full catalogue only with --full-ranking."""
+    """Test metrics; a ranker ranks the full catalogue only with --full-ranking
+    (or ``--negatives 0``)."""
     full = model.cheap_full_ranking or args.full_ranking or negatives is None
     return evaluate(model, data, ks=ks, negatives=negatives, full_ranking=full)
 
@@ -158,7 +159,15 @@ def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
     return {f"{r} (first stage)": first, f"{r} -> {m} (k={k})": both}
 
 
-def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict):
+def _fit(
+    args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict,
+    retriever=None,
+):  # fmt: skip
+    valid_model = None
+    if retriever is not None and not args.monitor.endswith(" neg.)"):
+        # a full-ranking monitor with a retriever: select on the pipeline's metric
+        valid_model = TwoStage(retriever, model, k=args.k)
+        log.info("selecting on the validation %s of %r", args.monitor, valid_model)
     trainer = Trainer(
         model,
         train,
@@ -181,13 +190,13 @@ def _fit(args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: i
         progress=not args.no_progress,
         run_info=info,
         device=args.device,
+        valid_model=valid_model,
     )
     return trainer.fit(resume=args.resume)
 
 
 def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     _resolve_training(args)
-    negatives = _negatives(args, args.dataset)
     kwargs = _data_kwargs(args)
     train = load_dataset(args.dataset, "train", **kwargs)
     valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
@@ -198,11 +207,12 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     )
     retriever = _load_retriever(args, train)
     model = _new_model(args, train, retriever)
+    negatives = _eval_negatives(args, args.dataset, model)
     print(model)
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
     info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
     start = time.perf_counter()
-    result = _fit(args, model, train, valid, run_dir, args.epochs, info)
+    result = _fit(args, model, train, valid, run_dir, args.epochs, info, retriever)
     print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
     name = type(model).__name__
     table = {f"{name} (epoch {result.best_epoch})": _test(args, model, test, negatives)}
@@ -406,7 +416,8 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--retriever",
         default=None,
         help="rankers (din, dien): a retriever checkpoint; its top-k gives hard negatives "
-        "(--model-arg negative_sampling=hard) and the test table adds the two-stage pipeline",
+        "(--model-arg negative_sampling=hard), a full-ranking --monitor (e.g. MRR@20) selects "
+        "on the pipeline's validation metric, and the test table adds the pipeline",
     )
     p.add_argument("-k", type=int, default=100, help="two-stage candidates (with --retriever)")
     p.add_argument(

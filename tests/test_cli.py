@@ -177,10 +177,13 @@ def test_rankers_and_the_two_stage_pipeline(run_dir, tmp_path, capsys):
     assert "two-stage evaluation" in out
     code = main(
         ["train", "--model", "dien", "--dataset", "synthetic", "--epochs", "1", "--max-steps",
-         "3", "--hidden", "4", "--run-dir", str(tmp_path / "dien"), "--no-progress"]
+         "3", "--hidden", "4", "--run-dir", str(tmp_path / "dien"), "--no-progress",
+         "--retriever", retriever, "--monitor", "MRR@20", "-k", "20"]
     )  # fmt: skip
     assert code == 0
     capsys.readouterr()
+    record = json.loads((tmp_path / "dien" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "MRR@20" in record["valid"]  # selected on the pipeline's validation MRR@20
     ranker = str(tmp_path / "dien" / "best.pt")
     code = main(["evaluate", "--retriever", retriever, "--ranker", ranker, "-k", "30",
                  "--ks", "10", "--baselines"])  # fmt: skip

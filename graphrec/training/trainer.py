@@ -90,6 +90,10 @@ class Trainer:
         run_info (dict, optional): plain values saved in checkpoints and
             ``config.json`` (e.g. the dataset name), for ``graphrec evaluate``.
         device (str, optional): where to train (default: the model's device).
+        valid_model (SessionRecommender, optional): the model evaluated on
+            ``valid_data`` instead of ``model`` itself, one that contains it:
+            ``TwoStage(retriever, model)`` selects a ranker on the end-to-end
+            metrics of the pipeline. (default: ``model``)
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class Trainer:
         progress: bool = True,
         run_info: dict[str, Any] | None = None,
         device: str | torch.device | None = None,
+        valid_model: SessionRecommender | None = None,
     ) -> None:
         if epochs < 1 or patience < 1 or lr_step < 1:
             raise ValueError("epochs, patience and lr_step must be >= 1")
@@ -135,6 +140,7 @@ class Trainer:
             raise ValueError(f"monitor must be one of {sorted(valid_keys)}, got {monitor!r}")
         self.device = torch.device(device) if device else model.item_ids.device
         self.model = model.to(self.device)
+        self.valid_model = valid_model.to(self.device) if valid_model is not None else model
         self.train_data, self.valid_data = train_data, valid_data
         self.epochs, self.patience, self.monitor = epochs, patience, monitor
         self.seed = seed
@@ -333,9 +339,9 @@ class Trainer:
             start = time.perf_counter()
             # a ranker's full-catalogue ranking costs a forward pass per item:
             # skipped when the monitored metric does not need it
-            full = self.model.cheap_full_ranking or not self.monitor.endswith(" neg.)")
+            full = self.valid_model.cheap_full_ranking or not self.monitor.endswith(" neg.)")
             metrics = evaluate(
-                self.model,
+                self.valid_model,
                 self.valid_data,
                 ks=self.ks,
                 negatives=self.negatives,

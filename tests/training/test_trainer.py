@@ -163,3 +163,18 @@ def test_rankers_train_and_select_on_sampled_auc(data, tmp_path, name):
     del model.score
     got = evaluate(reloaded, data[2], negatives=20, full_ranking=False)
     assert got == pytest.approx(evaluate(model, data[2], negatives=20, full_ranking=False))
+
+
+def test_valid_model_selects_a_ranker_on_the_pipeline(data):
+    from graphrec.models import TwoStage, build_model
+
+    torch.manual_seed(0)
+    retriever = SRGNN(data[0].num_items, hidden_channels=8).eval()
+    ranker = build_model("din", dataset=data[0], hidden_channels=8, mlp_hidden=(16,))
+    pipeline = TwoStage(retriever, ranker, k=10)
+    trainer = Trainer(
+        ranker, data[0], data[1], epochs=1, batch_size=32, monitor="MRR@20",
+        valid_model=pipeline, progress=False,
+    )  # fmt: skip
+    result = trainer.fit()
+    assert result.best_metrics == pytest.approx(evaluate(pipeline, data[1]))
