@@ -144,19 +144,25 @@ def _test(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> d
 
 def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
     """The first stage alone, with its recall@k (the ceiling of the re-ranker),
-    and the two-stage pipeline."""
+    and the two-stage pipeline: the ranker's scores alone, and fused with the
+    retriever's (``TwoStage(fusion="product")``)."""
     k = args.k
     first = evaluate(retriever, data, ks=(*ks, k), negatives=negatives)
     recall = first[f"HR@{k}"]
     if k not in ks:  # keep the table's cut-offs; recall@k gets its own column
         first = {m: v for m, v in first.items() if m.split(" (")[0].split("@")[-1] != str(k)}
     first[f"Recall@{k}"] = recall
-    pipeline = TwoStage(retriever, ranker, k=k)
-    start = time.perf_counter()
-    both = evaluate(pipeline, data, ks=ks, negatives=negatives)
-    print(f"two-stage evaluation of {len(data)} samples in {time.perf_counter() - start:.1f} s")
     r, m = type(retriever).__name__, type(ranker).__name__
-    return {f"{r} (first stage)": first, f"{r} -> {m} (k={k})": both}
+    table = {f"{r} (first stage)": first}
+    for fusion in ("none", "product"):
+        pipeline = TwoStage(retriever, ranker, k=k, fusion=fusion)
+        start = time.perf_counter()
+        result = evaluate(pipeline, data, ks=ks, negatives=negatives)
+        seconds = time.perf_counter() - start
+        print(f"two-stage evaluation ({fusion}) of {len(data)} samples in {seconds:.1f} s")
+        name = f"{r} -> {m} (k={k})" if fusion == "none" else f"{r} x {m} (k={k}, product)"
+        table[name] = result
+    return table
 
 
 def _fit(

@@ -6,10 +6,13 @@ import math
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from graphrec.data import SessionBatch
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
+
+FUSION = ("none", "product")
 
 
 class _Index(Protocol):
@@ -24,7 +27,17 @@ class TwoStage(SessionRecommender):
             \mathrm{top}_k(f_{\text{retriever}}(s, \cdot)) \\
             -\infty & \text{otherwise} \end{cases}
 
-    so a target that the first stage misses is a miss of the pipeline, and
+    (``fusion="none"``), or, with ``fusion="product"``, a product of the two
+    experts on the candidates:
+
+    .. math::
+        \hat{y}_i = \log \mathrm{softmax}_{j \in \mathrm{top}_k}
+            f_{\text{retriever}}(s, \cdot)_i + \log \sigma(f_{\text{ranker}}(s, i))
+
+    (the retriever's probability of the item among the candidates times the
+    ranker's click probability), which keeps what the retriever knows and lets
+    the ranker correct it. Either way a target that the first stage misses is
+    a miss of the pipeline, and
     the full-catalogue metrics of the one evaluator are the pipeline's
     end-to-end metrics; the first stage's HR@k (recall@k) is their ceiling.
     :meth:`recommend` and :func:`graphrec.evaluation.evaluate` work on it
@@ -40,6 +53,8 @@ class TwoStage(SessionRecommender):
         index (optional): an approximate index over the retriever's item
             vectors (:class:`graphrec.evaluation.FaissRetriever`) for the first
             stage instead of its exact scores.
+        fusion (str): ``"none"`` (the ranker's scores alone) or ``"product"``.
+            (default: ``"none"``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch`
@@ -55,7 +70,10 @@ class TwoStage(SessionRecommender):
         ranker: SessionRecommender,
         k: int = 100,
         index: _Index | None = None,
+        fusion: str = "none",
     ) -> None:
+        if fusion not in FUSION:
+            raise ValueError(f"fusion must be one of {FUSION}, got {fusion!r}")
         if retriever.num_items != ranker.num_items:
             raise ValueError(
                 f"the retriever has {retriever.num_items} items, the ranker {ranker.num_items}"
@@ -71,6 +89,7 @@ class TwoStage(SessionRecommender):
         self.ranker = ranker
         self.k = k
         self.index = index
+        self.fusion = fusion
         self.item_ids.copy_(ranker.item_ids)
         category = getattr(ranker, "item_category", None)
         if category is None:
@@ -78,20 +97,26 @@ class TwoStage(SessionRecommender):
         self.item_category = category  # what recommend() attaches to new sessions
 
     def config(self) -> dict:
-        return {"k": self.k}
+        return {"k": self.k, "fusion": self.fusion}
 
     @torch.no_grad()
-    def candidates(self, batch: SessionBatch) -> Tensor:
-        """``[B, k]``: the first stage's top-``k`` items, best first."""
+    def candidates(self, batch: SessionBatch) -> tuple[Tensor, Tensor]:
+        """``([B, k], [B, k])``: the first stage's top-``k`` items, best first,
+        and their retriever scores."""
         if self.index is not None:
-            top, _ = self.index.search(self.retriever.session_embedding(batch), self.k)
-            return top.to(batch.x.device)
-        return self.retriever.score(batch).topk(self.k, dim=1).indices
+            top, scores = self.index.search(self.retriever.session_embedding(batch), self.k)
+            return top.to(batch.x.device), scores.to(batch.x.device)
+        scores, top = self.retriever.score(batch).topk(self.k, dim=1)
+        return top, scores
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
-        top = self.candidates(batch)
+        top, first = self.candidates(batch)
+        second = self.ranker.score(batch, top).float()
+        if self.fusion == "product":
+            # the softmax over the candidates only shifts each row: same order
+            second = torch.log_softmax(first.float(), dim=1) + F.logsigmoid(second)
         out = torch.full((batch.num_sessions, self.num_items + 1), -math.inf, device=top.device)
-        out.scatter_(1, top, self.ranker.score(batch, top).float())
+        out.scatter_(1, top, second)
         out[:, 0] = -math.inf
         return out if candidates is None else out.gather(1, candidates)
 
@@ -99,4 +124,7 @@ class TwoStage(SessionRecommender):
         raise TypeError("TwoStage composes trained models; train the retriever and the ranker")
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.retriever!r} -> {self.ranker!r}, k={self.k})"
+        fusion = "" if self.fusion == "none" else f", fusion={self.fusion!r}"
+        return (
+            f"{self.__class__.__name__}({self.retriever!r} -> {self.ranker!r}, k={self.k}{fusion})"
+        )

@@ -85,3 +85,18 @@ def test_mismatched_models_are_refused():
     with pytest.raises(ValueError, match="k must"):
         TwoStage(retriever, ranker, k=16)
     assert "k=4" in str(TwoStage(retriever, ranker, k=4))
+
+
+def test_product_fusion_by_hand(batch):
+    retriever, ranker = models()
+    pipeline = TwoStage(retriever, ranker, k=4, fusion="product")
+    scores = pipeline.score(batch)
+    first, top = retriever.score(batch).topk(4, dim=1)
+    expected = torch.log_softmax(first, 1) + torch.nn.functional.logsigmoid(
+        ranker.score(batch, top)
+    )
+    assert torch.allclose(scores.gather(1, top), expected, atol=1e-6)
+    assert (scores.isfinite().sum(1) == 4).all()
+    assert "fusion='product'" in str(pipeline)
+    with pytest.raises(ValueError, match="fusion"):
+        TwoStage(retriever, ranker, fusion="sum")
