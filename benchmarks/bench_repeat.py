@@ -2,13 +2,15 @@
 share of repeated next clicks grows (synthetic logs).
 
     python benchmarks/bench_repeat.py [--rates 0 0.2 0.4 0.6] [--sessions 20000]
-        [--epochs 3] [--negatives uniform] [--threads 1] [--out runs/repeat]
+        [--epochs 3] [--negatives hard] [--threads 1] [--out runs/repeat]
 
 For every repeat rate a synthetic log is generated (``repeat_rate``: the
 probability that a next click repeats an earlier click of its session). SR-GNN
 is trained and selected on validation HR@20; DIN and DIEN are trained for a
-fixed number of epochs (``--negatives``: uniform negatives, or hard ones from
-SR-GNN's top-100) and re-rank SR-GNN's top-100. The table gives test HR@20 /
+fixed number of epochs (``--negatives``: hard ones from SR-GNN's top-100, or
+uniform) and re-rank SR-GNN's top-100: alone (``->``, ``TwoStage``'s
+``fusion="none"``) and fused with SR-GNN's scores (``x``, ``fusion="product"``).
+The table gives test HR@20 /
 MRR@20 (%) and the measured share of test targets already in their session;
 ``results.json`` (and ``repeat.png`` when matplotlib is installed) go to ``--out``.
 """
@@ -72,7 +74,7 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.2, 0.4, 0.6])
     parser.add_argument("--sessions", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="uniform")
+    parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="hard")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="runs/repeat")
     args = parser.parse_args()
@@ -87,10 +89,10 @@ def main() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     models = [m for m in results[args.rates[0]] if m != "repeat share"]
     print(f"\ntest HR@20 / MRR@20 (%), {args.epochs} epochs, {args.negatives} negatives")
-    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>22}" for m in models))
+    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>16}" for m in models))
     for rate, row in results.items():
         cells = "".join(
-            f"{100 * row[m]['HR@20']:>13.2f} / {100 * row[m]['MRR@20']:>5.2f}" for m in models
+            f"{100 * row[m]['HR@20']:>8.2f} / {100 * row[m]['MRR@20']:>5.2f}" for m in models
         )
         print(f"{rate:>6.0%} {100 * row['repeat share']['HR@20']:>7.1f}% {cells}")
     try:
