@@ -61,9 +61,10 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         Trainer(ranker, train, None, epochs=args.epochs, batch_size=128, lr=1e-3,
                 weight_decay=0.0, lr_gamma=1.0, **common).fit()  # fmt: skip
         seconds = time.perf_counter() - start
-        row[f"SR-GNN -> {name.upper()}"] = evaluate(
-            TwoStage(srgnn, ranker.eval(), k=100), test, ks=ks
-        )
+        ranker.eval()
+        for fusion, arrow in (("none", "->"), ("product", "x")):
+            pipeline = TwoStage(srgnn, ranker, k=100, fusion=fusion)
+            row[f"SR-GNN {arrow} {name.upper()}"] = evaluate(pipeline, test, ks=ks)
         print(f"  {name}: trained in {seconds:.0f} s", flush=True)
     row["repeat share"] = {"HR@20": repeat_share(test)}
     return row
