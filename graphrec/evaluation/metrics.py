@@ -17,10 +17,14 @@ def rank_of_target(scores: Tensor, target: Tensor) -> Tensor:
 
     Ties are resolved in the target's favour (an item with the same score does
     not push it down); with real-valued scores ties practically never occur.
-    ``-inf`` (padding, excluded items) never outranks anything finite.
+    ``-inf`` (padding, excluded items) never outranks anything finite, and a
+    target scored ``-inf`` (excluded, or outside a two-stage pipeline's
+    candidates) is never ranked: its rank is ``inf``, a miss at every K.
     """
     target_score = scores.gather(1, target.view(-1, 1))
-    return (scores > target_score).sum(dim=1) + 1
+    ranks = ((scores > target_score).sum(dim=1) + 1).double()
+    ranks[target_score.squeeze(1) == -math.inf] = math.inf
+    return ranks
 
 
 class Evaluator:
@@ -112,6 +116,7 @@ class Evaluator:
         ranks = (top_values > target_score).sum(dim=1).double() + 1
         missed = target_score.squeeze(1) < top_values[:, -1]
         ranks[missed] = math.inf
+        ranks[target_score.squeeze(1) == -math.inf] = math.inf  # never ranked
         self.update_ranks(ranks)
         if self._seen is not None:
             self._mark_seen(top)
@@ -134,13 +139,15 @@ class Evaluator:
             scores (Tensor [B, C]): the scores of the candidates.
             candidates (LongTensor [B, C]): the candidate item ids.
             target (LongTensor [B]): the true next items. A target that is not
-                among its candidates counts as a miss at every K.
+                among its candidates, or is scored :math:`-\infty`, counts as a
+                miss at every K.
         """
         is_target = candidates == target.view(-1, 1)
         present = is_target.any(dim=1)
         target_score = torch.where(is_target, scores, torch.full_like(scores, -math.inf))
         target_score = target_score.amax(dim=1, keepdim=True)
         ranks = (scores > target_score).sum(dim=1).double() + 1
+        present &= target_score.squeeze(1) > -math.inf  # a target scored -inf is never ranked
         self.update_ranks(torch.where(present, ranks, torch.tensor(math.inf, dtype=ranks.dtype)))
         if self._seen is not None:
             k = min(self.ks[-1], scores.size(1))

@@ -40,6 +40,20 @@ def test_ties_count_for_the_target():
     assert ev.compute() == {"HR@1": 1.0}
 
 
+def test_a_target_scored_minus_inf_is_never_ranked():
+    """Outside a two-stage pipeline's candidates: a miss, even among -inf ties."""
+    scores = torch.tensor([[NEG, 0.5, NEG, NEG], [NEG, NEG, NEG, NEG]])
+    target = torch.tensor([2, 1])
+    assert rank_of_target(scores, target).tolist() == [math.inf, math.inf]
+    ev = Evaluator(ks=(1, 3), metrics=("hr",))
+    ev.update(scores, target)
+    assert ev.compute() == {"HR@1": 0.0, "HR@3": 0.0}
+    ev = Evaluator(ks=(1, 3), metrics=("hr",))
+    cand = torch.tensor([[2, 3, 1], [1, 2, 3]])
+    ev.update_candidates(scores.gather(1, cand), cand, target)
+    assert ev.compute() == {"HR@1": 0.0, "HR@3": 0.0}
+
+
 def naive(scores, target, ks):
     out = {}
     for k in ks:
