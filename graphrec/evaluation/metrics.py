@@ -133,7 +133,7 @@ class Evaluator:
             self._mark_seen(top)
 
     def update_candidates(self, scores: Tensor, candidates: Tensor, target: Tensor) -> None:
-        """Add samples ranked among per-session candidates.
+        r"""Add samples ranked among per-session candidates.
 
         Args:
             scores (Tensor [B, C]): the scores of the candidates.
