@@ -166,7 +166,7 @@ def test_loss_is_bce_plus_weighted_aux(model):
     model.aux_weight = 0.0
     torch.manual_seed(0)
     bce = model.loss(batch)
-    assert float(total) > float(bce) > 0
+    assert float(total.detach()) > float(bce.detach()) > 0
     total.backward()
     assert model.gru.weight_ih_l0.grad is not None
 
