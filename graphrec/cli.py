@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # missing or unwritable files, bad input
         print(f"graphrec {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

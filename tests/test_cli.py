@@ -75,6 +75,12 @@ def test_errors_are_reported(tmp_path, capsys):
     assert "cannot be read as a checkpoint" in capsys.readouterr().err
     assert main(["train", "--dataset", "diginetica", "--root", str(tmp_path)]) == 2
     assert "benchmark folder not found" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")  # a run dir below a file cannot be created, even as root
+    code = main(["train", "--dataset", "synthetic", "--epochs", "1", "--max-steps", "1",
+                 "--hidden", "4", "--no-progress", "--run-dir", str(blocker / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("graphrec train: error:") and "Traceback" not in err
 
 
 def test_preprocess(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -124,7 +125,11 @@ class SessionRecommender(nn.Module):
 
         Returns:
             LongTensor ``[S, k]`` of original item ids, best first (and the
-            ``[S, k]`` scores when ``return_scores``).
+            ``[S, k]`` scores when ``return_scores``). ``k`` is capped, with a
+            warning, at the number of items every session can be recommended
+            (without its seen items, with ``exclude_seen``; within the
+            candidates, for a two-stage pipeline): padding and excluded items
+            are never returned.
         """
         if not 1 <= k <= self.num_items:
             raise ValueError(f"k must lie in 1..{self.num_items}, got {k}")
@@ -156,6 +161,17 @@ class SessionRecommender(nn.Module):
         if exclude_seen:
             seen_session = batch.batch
             scores[seen_session, batch.x] = float("-inf")
+        # never return padding, an excluded item or one a pipeline did not rank
+        available = int(scores.isfinite().sum(dim=1).min())
+        if available == 0:
+            raise ValueError("no item is left to recommend for at least one session")
+        if k > available:
+            warnings.warn(
+                f"k={k} capped at {available}: only {available} items can be recommended "
+                "to every session (seen items excluded, or outside the candidates)",
+                stacklevel=2,
+            )
+            k = available
         top_scores, top = scores.topk(k, dim=1)
         self.train(was_training)
         items = self.item_ids[top]

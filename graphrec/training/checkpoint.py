@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):  # garbage, not a pickle of objects
+            raise CheckpointError(
+                f"{path}: cannot be read as a checkpoint (truncated, or not a torch file)"
+            ) from None
+        # torch's message advises weights_only=False, i.e. running the file's code
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        what = f" ({found.group(1)})" if found else ""  # found: checked above
+        raise CheckpointError(
+            f"{path}: refused: it holds Python objects other than tensors and plain "
+            f"values{what}, which could run code when unpickled. A graphrec checkpoint "
+            "never does; graphrec will not load this file."
+        ) from None
     except Exception as e:  # truncated zips fail in many ways inside torch.load
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
@@ -56,8 +71,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -
 
 
 def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> SessionRecommender:
-    """Rebuild the model saved in a checkpoint, with its weights and item ids."""
+    """Rebuild the model saved in a checkpoint, with its weights and item ids.
+
+    Raises:
+        CheckpointError: as :func:`load_checkpoint`, or the saved config does
+            not build a model that takes the saved weights.
+    """
     state = load_checkpoint(path, map_location)
-    model = build_model(state["model"], **state["model_config"])
-    model.load_state_dict(state["model_state"])
+    try:
+        model = build_model(state["model"], **state["model_config"])
+        model.load_state_dict(state["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: its model config does not match its weights, or names no model "
+            f"graphrec knows: {first}"
+        ) from None
     return model.eval()

@@ -28,6 +28,15 @@ def test_recommend_exclude_seen(model):
     assert (scores[0, :-1] >= scores[0, 1:]).all()
 
 
+def test_recommend_never_returns_padding_or_seen_items(model):
+    with pytest.warns(UserWarning, match="k=5 capped at 3"):
+        top, scores = model.recommend([[22, 33], [55]], k=5, exclude_seen=True, return_scores=True)
+    assert top.shape == (2, 3) and torch.isfinite(scores).all()
+    assert not {0, 22, 33} & set(top[0].tolist()) and 55 not in top[1].tolist()
+    with pytest.raises(ValueError, match="no item is left"):
+        model.recommend([[11, 22, 33, 44, 55]], k=1, exclude_seen=True)
+
+
 def test_recommend_errors(model):
     with pytest.raises(ValueError, match=r"session 1: unknown item id\(s\) \[99\]"):
         model.recommend([[22], [99]], k=3)

@@ -105,6 +105,10 @@ def test_early_stopping(data):
     assert result.stopped_early and result.best_epoch == 1 and len(result.history) == 2
 
 
+class Hostile:
+    """Stands for any object that would run code when unpickled."""
+
+
 def test_bad_checkpoints(tmp_path, data):
     good = tmp_path / "good.pt"
     make_trainer(data, tmp_path, epochs=1).fit()
@@ -123,6 +127,17 @@ def test_bad_checkpoints(tmp_path, data):
         load_checkpoint(text)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"format": "graphrec-checkpoint", "payload": Hostile()}, hostile)
+    with pytest.raises(CheckpointError, match="refused") as err:
+        load_checkpoint(hostile)
+    assert "weights_only" not in str(err.value) and "Hostile" in str(err.value)
+    state = load_checkpoint(good)
+    state["model_config"] = {**state["model_config"], "hidden_channels": 5}
+    mismatched = tmp_path / "mismatched.pt"
+    torch.save(state, mismatched)
+    with pytest.raises(CheckpointError, match="does not match its weights"):
+        load_model(mismatched)
     other = Trainer(SRGNN(data[0].num_items, hidden_channels=4), data[0], progress=False)
     with pytest.raises(ValueError, match="checkpoint holds srgnn"):
         other.fit(resume=good)
