@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
-from graphrec.models.ranking import RankingRecommender, behaviour_sequence
+from graphrec.models.ranking import RankingRecommender
 from graphrec.nn.augru import AUGRU
 from graphrec.nn.mlp import MLP
 
@@ -145,11 +145,10 @@ class DIEN(RankingRecommender):
         self.mlp.reset_parameters()
 
     def encode(self, batch: SessionBatch) -> dict[str, Any]:
-        items, mask = behaviour_sequence(batch)
-        e = self.embed_items(items)
-        h, _ = self.gru(e)  # left-aligned: padding comes after every real step
-        return {"items": items, "behaviours": e, "states": h, "mask": mask,
-                "user": self.embed_user(batch)}  # fmt: skip
+        state = super().encode(batch)
+        # left-aligned: padding comes after every real step
+        state["states"], _ = self.gru(state["behaviours"])
+        return state
 
     def attention(self, state: dict[str, Any], candidates: Tensor) -> Tensor:
         """``[B, C, L]``: :math:`a_t` per embedded candidate, 0 on padding."""
@@ -163,11 +162,9 @@ class DIEN(RankingRecommender):
         evolved = self.augru(state["states"], self.attention(state, v), state["mask"].sum(1))
         features = [evolved, v]
         if self.head_interaction:  # the code's sum-pooled behaviours and their product
-            pooled = (state["behaviours"] * state["mask"].unsqueeze(-1)).sum(1, keepdim=True)
+            pooled = state["pooled"]
             features += [pooled.expand_as(v), pooled * v]
-        if state["user"] is not None:
-            features.append(state["user"].unsqueeze(1).expand(-1, candidates.size(1), -1))
-        return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)
+        return self.head(state, features)
 
     def auxiliary_logits(self, states: Tensor, targets: Tensor) -> Tensor:
         """``[N]``: how well states ``[N, d]`` predict embedded behaviours ``[N, d]``."""

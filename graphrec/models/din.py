@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from graphrec.data import SessionBatch
-from graphrec.models.ranking import RankingRecommender, behaviour_sequence
+from graphrec.models.ranking import RankingRecommender
 from graphrec.nn.local_activation_unit import LocalActivationUnit
 from graphrec.nn.mlp import MLP
 
@@ -134,22 +134,19 @@ class DIN(RankingRecommender):
         self.mlp.reset_parameters()
 
     def encode(self, batch: SessionBatch) -> dict[str, Any]:
-        items, mask = behaviour_sequence(batch)
-        index = torch.arange(mask.size(0), device=mask.device).repeat_interleave(mask.sum(1))
-        return {
-            "behaviours": self.embed_items(items),
-            "mask": mask,
-            "index": index,
-            "user": self.embed_user(batch),
-        }
+        state = super().encode(batch)
+        mask = state["mask"]
+        state["index"] = torch.arange(mask.size(0), device=mask.device).repeat_interleave(
+            mask.sum(1)
+        )  # the session of each real behaviour, for the packed activation unit
+        return state
 
     def interest(self, state: dict[str, Any], candidates: Tensor) -> Tensor:
         """``[B, C, item_channels]``: the pooled behaviours per embedded
         candidate (``candidates``: ``[B, C, item_channels]``)."""
         e, mask = state["behaviours"], state["mask"]
         if self.attention is None:
-            pooled = (e * mask.unsqueeze(-1)).sum(1)
-            return pooled.unsqueeze(1).expand(-1, candidates.size(1), -1)
+            return state["pooled"].expand(-1, candidates.size(1), -1)
         packed, index = e[mask], state["index"]  # real behaviours only
         weights = self.attention(packed, candidates, index)  # [T, C]
         out = candidates.new_zeros((*candidates.shape[:2], packed.size(-1)))
@@ -161,9 +158,7 @@ class DIN(RankingRecommender):
         features = [interest, v]
         if self.head_interaction:
             features.append(interest * v)
-        if state["user"] is not None:
-            features.append(state["user"].unsqueeze(1).expand(-1, candidates.size(1), -1))
-        return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)
+        return self.head(state, features)
 
     def __repr__(self) -> str:
         return (

@@ -173,14 +173,29 @@ class RankingRecommender(SessionRecommender):
             return None
         return self.user_embedding(batch_users(batch, self.num_users))
 
-    # -- to implement ---------------------------------------------------------------
     def encode(self, batch: SessionBatch) -> dict[str, Any]:
         """Per-session state computed once and shared by all candidates.
 
-        Must hold ``"mask"`` (BoolTensor [B, L] of real behaviours).
+        Holds ``"items"`` and ``"mask"`` (:func:`behaviour_sequence`),
+        ``"behaviours"`` (their embeddings), ``"pooled"`` (the sum over the
+        real behaviours, ``[B, 1, item_channels]``) and ``"user"`` (or
+        ``None``); subclasses add their own entries.
         """
-        raise NotImplementedError  # abstract
+        items, mask = behaviour_sequence(batch)
+        e = self.embed_items(items)
+        pooled = (e * mask.unsqueeze(-1)).sum(1, keepdim=True)
+        return {"items": items, "mask": mask, "behaviours": e, "pooled": pooled,
+                "user": self.embed_user(batch)}  # fmt: skip
 
+    def head(self, state: dict[str, Any], features: list[Tensor]) -> Tensor:
+        """``[B, C]`` logits: the prediction head ``self.mlp`` over the
+        concatenated ``[B, C, *]`` features, and the user vector when present."""
+        if state["user"] is not None:
+            num_candidates = features[0].size(1)
+            features = [*features, state["user"].unsqueeze(1).expand(-1, num_candidates, -1)]
+        return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)
+
+    # -- to implement ---------------------------------------------------------------
     def logits(self, state: dict[str, Any], candidates: Tensor) -> Tensor:
         """``[B, C]`` logits of candidates ``[B, C]`` (item ids)."""
         raise NotImplementedError  # abstract
@@ -206,7 +221,7 @@ class RankingRecommender(SessionRecommender):
 
     def loss(self, batch: SessionBatch) -> Tensor:
         state = self.encode(batch)
-        negatives = self.sample_negatives(batch)
+        negatives = self.sample_negatives(batch, (state["items"], state["mask"]))
         candidates = torch.cat([batch.y.view(-1, 1), negatives], dim=1)
         logits = self.logits(state, candidates)
         labels = torch.zeros_like(logits)
@@ -216,12 +231,15 @@ class RankingRecommender(SessionRecommender):
         return loss if aux is None else loss + aux
 
     @torch.no_grad()
-    def sample_negatives(self, batch: SessionBatch) -> Tensor:
+    def sample_negatives(
+        self, batch: SessionBatch, behaviours: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         """``[B, num_negatives]`` negatives per target, after ``negative_sampling``.
 
-        Never the target nor an item the session clicked.
+        Never the target nor an item the session clicked. ``behaviours`` is
+        :func:`behaviour_sequence` of the batch when the caller has it already.
         """
-        clicked, clicked_mask = behaviour_sequence(batch)
+        clicked, clicked_mask = behaviour_sequence(batch) if behaviours is None else behaviours
         clicked = torch.cat([clicked.masked_fill(~clicked_mask, 0), batch.y.view(-1, 1)], 1)
         num = self.num_negatives
         if self.negative_sampling == "hard":

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from graphrec import DIEN
 from graphrec.data import collate, session_graph
 from graphrec.models.ranking import behaviour_sequence
+from tests.nn.test_augru import dense_augru
 
 CATEGORY = torch.tensor([0] + [1 + i % 3 for i in range(20)])
 SESSIONS = [[3, 5, 3, 7], [2], [11, 12, 13, 14, 15, 16], [9, 4]]
@@ -35,20 +36,7 @@ def dense_dien(model, behaviours, user, candidate):
     h = h[0]
     v = embed(model, torch.as_tensor(candidate))
     a = torch.softmax(h @ model.attention_weight @ v, 0)  # eq. (5)
-    cell = model.augru
-    hid = cell.hidden_channels
-    w_ir, w_iu, w_ih = cell.weight_ih.split(hid)
-    w_hr, w_hu, w_hh = cell.weight_hh.split(hid)
-    b_ir, b_iu, b_ih = cell.bias_ih.split(hid)
-    b_hr, b_hu, b_hh = cell.bias_hh.split(hid)
-    state = torch.zeros(hid)
-    for t in range(len(behaviours)):
-        i = h[t]
-        u = torch.sigmoid(w_iu @ i + b_iu + w_hu @ state + b_hu)
-        r = torch.sigmoid(w_ir @ i + b_ir + w_hr @ state + b_hr)
-        h_tilde = torch.tanh(w_ih @ i + b_ih + r * (w_hh @ state + b_hh))
-        u = a[t] * u
-        state = (1 - u) * state + u * h_tilde
+    state = dense_augru(model.augru, h, a, len(behaviours))  # eq. (7)-(8)
     features = [state, v]
     if model.head_interaction:
         features += [e.sum(0), e.sum(0) * v]
