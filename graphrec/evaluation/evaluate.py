@@ -82,13 +82,14 @@ def evaluate(
     was_training = model.training
     model.eval()
     # a retrieval model's item vectors are computed once, not once per block
-    items = model.item_vectors() if isinstance(model, RetrievalRecommender) else None
+    retrieval = full_ranking and isinstance(model, RetrievalRecommender)
+    items = model.item_vectors() if retrieval else None
     for start in range(0, len(dataset), batch_size):
         index = torch.arange(start, min(start + batch_size, len(dataset)))
         batch = dataset.batch(index).to(device)
         scores = None
         if not full_ranking:
-            pass
+            pass  # sampled candidates only, below
         elif retriever is not None:
             top, _ = retriever.search(model.session_embedding(batch), max(ks))
             evaluator.update_topk(top, batch.y.cpu())
