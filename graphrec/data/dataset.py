@@ -16,7 +16,7 @@ from graphrec.data.collate import assemble_batch
 from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
 from graphrec.data.session_data import SessionBatch, SessionData
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _positions(starts: Tensor, counts: Tensor) -> Tensor:
@@ -142,6 +142,10 @@ class SessionDataset(Dataset):
             popularity statistics.
         sample_session (LongTensor [S], optional): the index in ``sessions`` of
             each sample's session.
+        target_position (LongTensor [S], optional): where each target sits in
+            its session (0-based; the prefix length), with ``sample_session``:
+            the rest of the session from the target on is what the
+            session-rec protocol scores (:func:`evaluate_session_rec`).
         user (LongTensor [S], optional): the user of each sample (ids
             ``1 .. num_users``; 0 = unknown user).
         item_category (LongTensor [num_items + 1], optional): category per item.
@@ -170,6 +174,7 @@ class SessionDataset(Dataset):
         history: tuple[Tensor, Tensor, Tensor] | None = None,
         user_items: tuple[Tensor, Tensor] | None = None,
         num_users: int | None = None,
+        target_position: Tensor | None = None,
         name: str = "sessions",
     ) -> None:
         if y.numel() != len(graphs):
@@ -182,6 +187,7 @@ class SessionDataset(Dataset):
             raise ValueError("item_ids must hold num_items + 1 increasing original ids")
         self.sessions = sessions
         self.sample_session = sample_session
+        self.target_position = target_position
         self.user = user
         self.item_category = item_category
         if history is not None and (
@@ -194,6 +200,11 @@ class SessionDataset(Dataset):
             num_users = int(user.max())
         self.num_users = int(num_users or 0)
         self.name = name
+        #: the log's own ids when they are not integers (``[None, label of 1, ...]``);
+        #: set by :func:`graphrec.datasets.load_click_log`
+        self.item_labels: list | None = None
+        #: the log's own user ids (``[None, label of user 1, ...]``), if known
+        self.user_labels: list | None = None
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -307,6 +318,7 @@ class SessionDataset(Dataset):
             sessions=(items, session_ptr) if sessions is None else sessions,
             # sample_session indexes the log: kept only where the log is `sessions`
             sample_session=sample_session if sessions is None else None,
+            target_position=prefix_length if sessions is None else None,
             user=user,
             history=history,
             user_items=user_items,
@@ -416,7 +428,7 @@ class SessionDataset(Dataset):
         state["num_users"] = self.num_users
         for f in fields(GraphArrays):
             state[f"graphs.{f.name}"] = getattr(self.graphs, f.name)
-        for key in ("y", "item_ids", "sample_session", "user", "item_category"):
+        for key in ("y", "item_ids", "sample_session", "target_position", "user", "item_category"):
             state[key] = getattr(self, key)
         if self.sessions is not None:
             state["sessions.items"], state["sessions.ptr"] = self.sessions
@@ -450,6 +462,7 @@ class SessionDataset(Dataset):
             item_ids=state["item_ids"],
             sessions=sessions,
             sample_session=state["sample_session"],
+            target_position=state.get("target_position"),
             user=state["user"],
             item_category=state["item_category"],
             history=history,

@@ -185,7 +185,7 @@ def synthetic(
     in_split[index] = True
     _, prefix_length, _, sample_session = prefix_augment(items, ptr)
     keep = in_split[sample_session]
-    return SessionDataset.from_prefixes(
+    dataset = SessionDataset.from_prefixes(
         items,
         ptr,
         sample_session[keep],
@@ -200,6 +200,10 @@ def synthetic(
         num_users=num_users,
         name=f"synthetic/{split}" if not repeat_rate else f"synthetic-r{repeat_rate:g}/{split}",
     )
+    # each sample's session among the split's own, and its target's place in it
+    dataset.sample_session = torch.searchsorted(index, sample_session[keep])
+    dataset.target_position = prefix_length[keep]
+    return dataset
 
 
 DEMO_SIZE = {"num_sessions": 50000, "num_items": 3000, "num_users": 2500, "num_categories": 50}

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
 from torch import Tensor
 
 from graphrec.data import SessionDataset, build_session_graphs
+from graphrec.data.dataset import _positions
 from graphrec.data.graph import _ptr
-from graphrec.evaluation.metrics import AUCEvaluator, Evaluator, MultiTargetEvaluator
+from graphrec.evaluation.metrics import (
+    AUCEvaluator,
+    Evaluator,
+    MultiTargetEvaluator,
+    SessionRecEvaluator,
+)
 from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
 from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
@@ -91,8 +98,8 @@ def evaluate(
         if not full_ranking:
             pass  # sampled candidates only, below
         elif retriever is not None:
-            top, _ = retriever.search(model.session_embedding(batch), max(ks))
-            evaluator.update_topk(top, batch.y.cpu())
+            top, top_scores = _search(retriever, model.session_embedding(batch), batch.y, max(ks))
+            evaluator.update_topk(top, batch.y.cpu(), top_scores)
         elif candidates is not None:
             cand = candidates[index].to(device)
             evaluator.update_candidates(model.score(batch, cand), cand, batch.y)
@@ -113,6 +120,23 @@ def evaluate(
         results.update(sampled_evaluator.compute())
         results.update(auc_evaluator.compute())
     return results
+
+
+def _search(
+    retriever: FaissRetriever, queries: Tensor, target: Tensor, k: int
+) -> tuple[Tensor, Tensor]:
+    """A faiss top-``k`` with scores, lengthened while a target ties the last
+    score of its list, so that ties past the list's end are seen (the
+    pessimistic tie rule of :func:`~graphrec.evaluation.rank_of_target`)."""
+    target = target.cpu()
+    while True:
+        top, scores = retriever.search(queries, k)
+        match = top == target.view(-1, 1)
+        target_score = torch.where(match, scores, torch.full_like(scores, -math.inf)).amax(dim=1)
+        open_ended = match.any(dim=1) & (target_score == scores[:, -1])
+        if k >= retriever.num_items or not bool(open_ended.any()):
+            return top, scores
+        k = min(2 * k, retriever.num_items)
 
 
 def auc_groups(dataset: SessionDataset) -> Tensor:
@@ -205,6 +229,55 @@ def evaluate_multi_target(
     for start in range(0, len(inputs), batch_size):
         index = torch.arange(start, min(start + batch_size, len(inputs)))
         scores = model.score(inputs.batch(index).to(device))
-        evaluator.update(scores.topk(max(ks), dim=1).indices, targets[index])
+        evaluator.update_scores(scores, targets[index].to(scores.device))
+    model.train(was_training)
+    return evaluator.compute()
+
+
+def rest_of_sessions(dataset: SessionDataset, index: Tensor) -> Tensor:
+    """LongTensor ``[len(index), R]``: each sample's target and every later
+    click of its session, in order, padded with 0 (the session-rec ``rest``)."""
+    if dataset.sessions is None or dataset.sample_session is None:
+        raise ValueError(f"{dataset.name} does not keep the sessions its samples come from")
+    if dataset.target_position is None:
+        raise ValueError(
+            f"{dataset.name} does not know where its targets sit in their sessions "
+            "(a processed cache of an older graphrec: rebuild it)"
+        )
+    items, ptr = dataset.sessions
+    session = dataset.sample_session[index]
+    start = ptr[session] + dataset.target_position[index]
+    length = ptr[session + 1] - start
+    out = torch.zeros(index.numel(), int(length.max()), dtype=torch.long)
+    row = torch.repeat_interleave(torch.arange(index.numel()), length)
+    col = torch.arange(int(length.sum())) - _ptr(length)[:-1][row]
+    out[row, col] = items[_positions(start, length)]
+    return out
+
+
+@torch.no_grad()
+def evaluate_session_rec(
+    model: SessionRecommender,
+    dataset: SessionDataset,
+    ks: Iterable[int] = (5, 10, 20),
+    batch_size: int = 100,
+) -> dict[str, float]:
+    """The session-rec protocol on every sample of a prefix-augmented split.
+
+    Every sample is one position of a test session (its prefix so far); the
+    metrics are those of :class:`SessionRecEvaluator`: next-item ``HR@K`` and
+    ``MRR@K``, and ``P@K``, ``R@K``, ``MAP@K``, ``NDCG@K`` of the rest of the
+    session, as the session-rec framework defines them, so that figures sit
+    beside published session-rec tables. The catalogue is the model's (items
+    of the training and test files; session-rec ranks the training items).
+    """
+    evaluator = SessionRecEvaluator(ks)
+    device = model.item_ids.device
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(dataset), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(dataset)))
+        scores = model.score(dataset.batch(index).to(device))
+        evaluator.update(scores, rest_of_sessions(dataset, index).to(scores.device))
     model.train(was_training)
     return evaluator.compute()

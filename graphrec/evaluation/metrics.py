@@ -13,18 +13,77 @@ _NAMES = {"hr": "HR", "mrr": "MRR", "ndcg": "NDCG", "recall": "Recall", "coverag
 
 
 def rank_of_target(scores: Tensor, target: Tensor) -> Tensor:
-    """``1 +`` the number of items scored strictly higher than the target.
+    """The rank of each target under graphrec's one tie rule (pessimistic).
 
-    Ties are resolved in the target's favour (an item with the same score does
-    not push it down); with real-valued scores ties practically never occur.
-    ``-inf`` (padding, excluded items) never outranks anything finite, and a
-    target scored ``-inf`` (excluded, or outside a two-stage pipeline's
-    candidates) is never ranked: its rank is ``inf``, a miss at every K.
+    The rank is the number of items scored at least as high as the target,
+    the target included: an item with the same score is ranked *before* it.
+    This is the rule of every graphrec evaluation path (full ranking,
+    candidates, top-K lists, faiss), so that popularity-like scores with many
+    ties are never flattered; with real-valued model scores ties practically
+    never occur and every rule agrees. ``-inf`` (padding, excluded items)
+    never outranks anything finite, and a target scored ``-inf`` (excluded, or
+    outside a two-stage pipeline's candidates) is never ranked: its rank is
+    ``inf``, a miss at every K.
     """
     target_score = scores.gather(1, target.view(-1, 1))
-    ranks = ((scores > target_score).sum(dim=1) + 1).double()
+    ranks = (scores >= target_score).sum(dim=1).double()
     ranks[target_score.squeeze(1) == -math.inf] = math.inf
     return ranks
+
+
+def relevant_positions(
+    scores: Tensor,
+    relevant: Tensor,
+    valid: Tensor | None = None,
+    k: int | None = None,
+    top_values: Tensor | None = None,
+) -> Tensor:
+    r"""Positions (1 = best) of relevant items in the ranking of ``scores``.
+
+    The ranking breaks ties pessimistically (:func:`rank_of_target`): among
+    items with equal scores the non-relevant ones come first, then the
+    relevant ones (in column order; with binary relevance their order does
+    not change any metric). Only positions up to ``k`` are computed exactly,
+    from the top-``k`` values (one ``topk`` pass) plus, for the rare rows
+    whose relevant item ties the ``k``-th value, one comparison over that row;
+    a position beyond ``k`` is ``inf``.
+
+    Args:
+        scores (Tensor [B, N]): scores of every column (``-inf`` = never ranked).
+        relevant (LongTensor [B, M]): columns of the relevant items, distinct
+            within a row.
+        valid (BoolTensor [B, M], optional): which entries of ``relevant``
+            are real (default: all).
+        k (int, optional): the deepest position needed (default: ``N``).
+        top_values (Tensor [B, k], optional): ``scores.topk(k).values`` if the
+            caller has them already (one ``topk`` pass saved).
+
+    Returns:
+        DoubleTensor ``[B, M]``: positions, ``inf`` beyond ``k``, for padding
+        entries and for items scored ``-inf``.
+    """
+    num = scores.size(1)
+    k = num if k is None else min(k, num)
+    if valid is None:
+        valid = torch.ones_like(relevant, dtype=torch.bool)
+    s = scores.gather(1, relevant)
+    valid = valid & (s > -math.inf)
+    top = scores.topk(k, dim=1).values if top_values is None else top_values
+    kth = top[:, -1:]
+    higher = (top.unsqueeze(1) > s.unsqueeze(2)).sum(dim=2)
+    tied = (top.unsqueeze(1) == s.unsqueeze(2)).sum(dim=2)
+    # a relevant item tying the k-th value: its tie group may run past the top-k
+    boundary = valid & (s == kth)
+    if k < num and bool(boundary.any()):
+        for m in torch.nonzero(boundary.any(dim=0)).view(-1).tolist():
+            rows = torch.nonzero(boundary[:, m]).view(-1)
+            tied[rows, m] = (scores[rows] == s[rows, m : m + 1]).sum(dim=1)
+    same = (s.unsqueeze(2) == s.unsqueeze(1)) & valid.unsqueeze(1) & valid.unsqueeze(2)
+    relevant_tied = same.sum(dim=2)
+    before = torch.tril(same, diagonal=-1).sum(dim=2)  # tied relevant items in earlier columns
+    positions = (higher + tied - relevant_tied + before + 1).double()
+    positions[~valid | (s < kth) | (positions > k)] = math.inf
+    return positions
 
 
 class Evaluator:
@@ -102,32 +161,39 @@ class Evaluator:
     def update(self, scores: Tensor, target: Tensor) -> None:
         """Add samples from full score matrices ``[B, num_items + 1]``.
 
-        Only ranks up to ``max(ks)`` matter to the metrics, so they are read
-        off the top-``max(ks)`` values: when the target's score is at least the
-        ``K``-th best value, every item scored strictly higher than the target
-        is in the top-``K`` list, and counting those gives the exact rank of
-        :func:`rank_of_target`; otherwise ``K`` items beat the target and it is
-        a miss at every cut-off. One ``topk`` pass instead of a comparison over
-        the whole catalogue.
+        Ranks follow the pessimistic tie rule of :func:`rank_of_target`. Only
+        ranks up to ``max(ks)`` matter, so they are read off the
+        top-``max(ks)`` values (:func:`relevant_positions`): one ``topk`` pass
+        instead of a comparison over the whole catalogue.
         """
         k = min(self.ks[-1], scores.size(1))
         top_values, top = scores.topk(k, dim=1)
-        target_score = scores.gather(1, target.view(-1, 1))
-        ranks = (top_values > target_score).sum(dim=1).double() + 1
-        missed = target_score.squeeze(1) < top_values[:, -1]
-        ranks[missed] = math.inf
-        ranks[target_score.squeeze(1) == -math.inf] = math.inf  # never ranked
-        self.update_ranks(ranks)
+        ranks = relevant_positions(scores, target.view(-1, 1), k=k, top_values=top_values)
+        self.update_ranks(ranks.view(-1))
         if self._seen is not None:
             self._mark_seen(top)
 
-    def update_topk(self, top: Tensor, target: Tensor) -> None:
-        """Add samples from top-K item lists ``[B, K]`` (K >= max of ``ks``)."""
+    def update_topk(self, top: Tensor, target: Tensor, top_scores: Tensor | None = None) -> None:
+        """Add samples from top-K item lists ``[B, K]`` (K >= max of ``ks``).
+
+        A target missing from its list is a miss. With ``top_scores`` (the
+        list's scores, best first) the target's rank follows the pessimistic
+        tie rule within the list: list items tied with it count before it.
+        Without scores, its position in the list is its rank (a list without
+        ties). Ties running past the end of a list cannot be seen: the caller
+        lengthens such lists (:func:`graphrec.evaluation.evaluate` does, for a
+        faiss index).
+        """
         if top.size(1) < self.ks[-1]:
             raise ValueError(f"top-K lists of {top.size(1)} items; need {self.ks[-1]}")
         match = top == target.view(-1, 1)
-        pos = match.float().argmax(dim=1) + 1
-        ranks = torch.where(match.any(dim=1), pos.double(), torch.tensor(math.inf))
+        present = match.any(dim=1)
+        column = match.float().argmax(dim=1, keepdim=True)
+        if top_scores is None:
+            ranks = column.view(-1).double() + 1
+        else:
+            ranks = relevant_positions(top_scores, column).view(-1)
+        ranks = torch.where(present, ranks, torch.tensor(math.inf, dtype=ranks.dtype))
         self.update_ranks(ranks)
         if self._seen is not None:
             self._mark_seen(top)
@@ -140,18 +206,17 @@ class Evaluator:
             candidates (LongTensor [B, C]): the candidate item ids.
             target (LongTensor [B]): the true next items. A target that is not
                 among its candidates, or is scored :math:`-\infty`, counts as a
-                miss at every K.
+                miss at every K. Ties follow :func:`rank_of_target`.
         """
         is_target = candidates == target.view(-1, 1)
         present = is_target.any(dim=1)
-        target_score = torch.where(is_target, scores, torch.full_like(scores, -math.inf))
-        target_score = target_score.amax(dim=1, keepdim=True)
-        ranks = (scores > target_score).sum(dim=1).double() + 1
-        present &= target_score.squeeze(1) > -math.inf  # a target scored -inf is never ranked
-        self.update_ranks(torch.where(present, ranks, torch.tensor(math.inf, dtype=ranks.dtype)))
+        column = is_target.float().argmax(dim=1, keepdim=True)
+        k = min(self.ks[-1], scores.size(1))
+        top_values, top = scores.topk(k, dim=1)
+        ranks = relevant_positions(scores, column, present.view(-1, 1), k, top_values)
+        self.update_ranks(ranks.view(-1))
         if self._seen is not None:
-            k = min(self.ks[-1], scores.size(1))
-            self._mark_seen(candidates.gather(1, scores.topk(k, dim=1).indices))
+            self._mark_seen(candidates.gather(1, top))
 
     def _mark_seen(self, top: Tensor) -> None:
         top = top.cpu()
@@ -317,10 +382,131 @@ class MultiTargetEvaluator:
             ideal = torch.cumsum(discount[:k], 0)[num_targets.clamp(max=k).long() - 1]
             self._sums[("ndcg", k)] += float((dcg / ideal).sum())
 
+    def update_scores(self, scores: Tensor, targets: Tensor) -> None:
+        """Add samples from full score matrices, ties broken pessimistically
+        (:func:`relevant_positions`): the same rule as every other path.
+
+        Args:
+            scores (Tensor [B, num_items + 1]): the scores.
+            targets (LongTensor [B, M]): held-out items, distinct, padded with 0.
+        """
+        valid = targets > 0
+        positions = relevant_positions(scores, targets, valid, k=self.ks[-1]).cpu()
+        self._add_positions(positions, valid.sum(dim=1).cpu().double())
+
+    def _add_positions(self, positions: Tensor, num_targets: Tensor) -> None:
+        if bool((num_targets == 0).any()):
+            raise ValueError("every sample needs at least one held-out item")
+        self.count += positions.size(0)
+        kmax = self.ks[-1]
+        discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.double))
+        for k in self.ks:
+            hit = positions <= k
+            hits = hit.sum(dim=1).double()
+            self._sums[("recall", k)] += float((hits / num_targets).sum())
+            self._sums[("hr", k)] += float((hits > 0).sum())
+            gain = torch.where(hit, 1.0 / torch.log2(positions + 1), torch.zeros_like(positions))
+            ideal = torch.cumsum(discount[:k], 0)[num_targets.clamp(max=k).long() - 1]
+            self._sums[("ndcg", k)] += float((gain.sum(dim=1) / ideal).sum())
+
     def compute(self) -> dict[str, float]:
         if self.count == 0:
             raise ValueError("no samples were added to the evaluator")
         return {f"{_NAMES[m]}@{k}": v / self.count for (m, k), v in self._sums.items()}
+
+
+class SessionRecEvaluator:
+    r"""The metrics of the session-rec framework (Ludewig et al.), to the letter.
+
+    session-rec evaluates every position of a test session: the model sees
+    the clicks so far and ranks the catalogue. Two families of metrics:
+
+    * the **next item**: ``HR@K`` and ``MRR@K`` of the click that follows
+      (session-rec's ``HitRate`` and ``MRR``), as :class:`Evaluator` computes
+      them;
+    * the **rest of the session** (``rest`` = the next click and every later
+      one, repeats included, :math:`n = |	ext{rest}|`), from the top-K list
+      :math:`L` with :math:`h_K = |	ext{set(rest)} \cap L_{1..K}|`:
+
+      - ``P@K`` :math:`= h_K / K`;
+      - ``R@K`` :math:`= h_K / n` (repeats count in :math:`n`, not in :math:`h_K`);
+      - ``MAP@K`` :math:`= \sum_{p=1}^{K-1} [L_p \in 	ext{rest}]\, h_p / (K\,n)`
+        (session-rec sums precision over list prefixes of length 0 to K-1 and
+        divides by K, not by p);
+      - ``NDCG@K`` :math:`= \sum_{p \le K} [L_p \in 	ext{rest}]\, w_p / \sum_{p
+        \le \min(K, n)} w_p` with :math:`w_1 = 1` and :math:`w_p = 1/\log_2 p`
+        for :math:`p \ge 2` (so positions 1 and 2 weigh the same; the ideal
+        list counts repeats).
+
+    Ties in the scores follow graphrec's one rule (pessimistic,
+    :func:`rank_of_target`); session-rec sorts with pandas and breaks ties
+    arbitrarily, so figures agree up to ties.
+
+    Args:
+        ks (tuple of int): cut-offs. (default: ``(5, 10, 20)``)
+    """
+
+    NAMES = ("HR", "MRR", "P", "R", "MAP", "NDCG")
+
+    def __init__(self, ks: Iterable[int] = (5, 10, 20)) -> None:
+        self.ks = tuple(sorted(set(int(k) for k in ks)))
+        if not self.ks or self.ks[0] < 1:
+            raise ValueError(f"ks must be positive integers, got {ks}")
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self._sums = {(m, k): 0.0 for k in self.ks for m in self.NAMES}
+
+    def update(self, scores: Tensor, rest: Tensor) -> None:
+        """Add samples.
+
+        Args:
+            scores (Tensor [B, num_items + 1]): the scores (padding at ``-inf``).
+            rest (LongTensor [B, R]): the rest of each session from the next
+                click on, in order, repeats kept, padded with 0.
+        """
+        real = rest > 0
+        n = real.sum(dim=1).double().cpu()
+        if bool((n == 0).any()):
+            raise ValueError("every sample needs a next click")
+        kmax = self.ks[-1]
+        # the next click, and the distinct items of the rest (sorted, repeats masked)
+        next_rank = relevant_positions(scores, rest[:, :1], k=kmax).view(-1).cpu()
+        distinct, _ = torch.sort(torch.where(real, rest, torch.zeros_like(rest)), dim=1)
+        keep = distinct > 0
+        keep[:, 1:] &= distinct[:, 1:] != distinct[:, :-1]
+        positions = relevant_positions(scores, distinct, keep, k=kmax).cpu()
+        positions, _ = torch.sort(positions, dim=1)  # finite positions first, increasing
+        hits_so_far = torch.cumsum(positions.isfinite().double(), dim=1)
+        p = torch.arange(1, kmax + 1, dtype=torch.double)
+        w = torch.where(p == 1, torch.ones_like(p), 1.0 / torch.log2(p))
+        w_cum = torch.cumsum(w, 0)
+        weight = torch.zeros_like(positions)
+        finite = positions.isfinite()
+        weight[finite] = w[positions[finite].long() - 1]
+        self.count += scores.size(0)
+        for k in self.ks:
+            within = positions <= k
+            h = within.sum(dim=1).double()
+            hit_next = next_rank <= k
+            self._sums[("HR", k)] += float(hit_next.sum())
+            self._sums[("MRR", k)] += float((1.0 / next_rank[hit_next]).sum())
+            self._sums[("P", k)] += float((h / k).sum())
+            self._sums[("R", k)] += float((h / n).sum())
+            before_k = positions <= k - 1
+            ap = (hits_so_far * before_k).sum(dim=1) / (k * n)
+            self._sums[("MAP", k)] += float(ap.sum())
+            dcg = (weight * within).sum(dim=1)
+            ideal = w_cum[n.clamp(max=k).long() - 1]
+            self._sums[("NDCG", k)] += float((dcg / ideal).sum())
+
+    def compute(self) -> dict[str, float]:
+        """``{"HR@20": ..., "MRR@20": ..., "P@20": ..., "R@20": ..., "MAP@20": ...,
+        "NDCG@20": ...}``, averaged over every evaluated position."""
+        if self.count == 0:
+            raise ValueError("no samples were added to the evaluator")
+        return {f"{m}@{k}": v / self.count for (m, k), v in self._sums.items()}
 
 
 def format_table(results: dict[str, dict[str, float]], percent: bool = True) -> str:

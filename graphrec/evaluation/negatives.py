@@ -49,6 +49,11 @@ def sample_negatives(
     """
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
+    if num >= dataset.num_items:
+        raise ValueError(
+            f"{dataset.name}: {num} sampled negatives need a catalogue of more than {num} "
+            f"items; it has {dataset.num_items} (pass fewer negatives)"
+        )
     cache = dataset.__dict__.setdefault("_negatives", {})
     if (num, seed) in cache:
         return cache[(num, seed)]

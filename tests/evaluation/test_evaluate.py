@@ -9,8 +9,12 @@ from graphrec.evaluation import (
     FaissRetriever,
     evaluate,
     evaluate_multi_target,
+    evaluate_session_rec,
+    rank_of_target,
+    rest_of_sessions,
     split_for_multi_target,
 )
+from graphrec.models.base import RetrievalRecommender
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +136,54 @@ def test_auc_groups_are_users_then_sessions(data):
 
     _, test = data
     assert torch.equal(auc_groups(test), test.user)
+
+
+class LastItem(RetrievalRecommender):
+    """A retrieval model with small integer vectors: its scores tie heavily."""
+
+    def __init__(self, num_items: int) -> None:
+        super().__init__(num_items)
+        gen = torch.Generator().manual_seed(0)
+        weight = torch.randint(0, 2, (num_items + 1, 3), generator=gen).float()
+        weight[0] = 0
+        self.item_embedding = torch.nn.Embedding.from_pretrained(weight)
+
+    def session_embedding(self, batch):
+        last = batch.x[batch.alias[batch.click_ptr()[1:] - 1]]
+        return self.item_embedding(last)
+
+
+def test_torch_candidates_and_faiss_agree_on_ties(data):
+    _, test = data
+    model = LastItem(test.num_items)
+    full = evaluate(model, test, ks=(1, 5, 20))
+    via_faiss = evaluate(model, test, ks=(1, 5, 20), retriever=FaissRetriever(model.item_vectors()))
+    everything = torch.arange(1, test.num_items + 1).expand(len(test), -1)
+    via_candidates = evaluate(model, test, ks=(1, 5, 20), candidates=everything)
+    with torch.no_grad():
+        ranks = rank_of_target(model.score(test.batch(torch.arange(len(test)))), test.y)
+    assert float(ranks.min()) > 1  # ties everywhere: no target is alone at the top
+    expected = Evaluator(ks=(1, 5, 20))
+    expected.update_ranks(ranks)
+    for result in (full, via_faiss, via_candidates):
+        for key, value in expected.compute().items():
+            assert result[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_rest_of_sessions_and_the_session_rec_protocol(data, model):
+    items, ptr = sessions_from_lists([[1, 2, 3, 2], [4, 5]])
+    ds = SessionDataset.from_sessions(items, ptr, 5)
+    # samples, longest prefix first: (1 2 3 -> 2), (1 2 -> 3), (1 -> 2), (4 -> 5)
+    assert rest_of_sessions(ds, torch.arange(4)).tolist() == [
+        [2, 0, 0],
+        [3, 2, 0],
+        [2, 3, 2],
+        [5, 0, 0],
+    ]
+    out = evaluate_session_rec(model, data[1], ks=(10,))
+    assert set(out) == {"HR@10", "MRR@10", "P@10", "R@10", "MAP@10", "NDCG@10"}
+    # next-item HR/MRR are the ordinary ones: same samples, same tie rule
+    plain = evaluate(model, data[1], ks=(10,))
+    assert out["HR@10"] == pytest.approx(plain["HR@10"]) and out["MRR@10"] == pytest.approx(
+        plain["MRR@10"]
+    )

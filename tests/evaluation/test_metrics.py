@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from graphrec.evaluation import Evaluator, MultiTargetEvaluator, format_table, rank_of_target
+from graphrec.evaluation import (
+    Evaluator,
+    MultiTargetEvaluator,
+    SessionRecEvaluator,
+    format_table,
+    rank_of_target,
+    relevant_positions,
+)
 
 NEG = float("-inf")
 
@@ -32,12 +39,12 @@ def test_hand_computed():
     assert out["Coverage@3"] == pytest.approx(4 / 4)
 
 
-def test_ties_count_for_the_target():
-    scores = torch.tensor([[NEG, 0.5, 0.5, 0.5]])
-    assert rank_of_target(scores, torch.tensor([3])).tolist() == [1]
-    ev = Evaluator(ks=(1,), metrics=("hr",))
+def test_ties_count_against_the_target():
+    scores = torch.tensor([[NEG, 0.5, 0.5, 0.5, 0.9]])
+    assert rank_of_target(scores, torch.tensor([3])).tolist() == [4]
+    ev = Evaluator(ks=(1, 3, 4), metrics=("hr",))
     ev.update(scores, torch.tensor([3]))
-    assert ev.compute() == {"HR@1": 1.0}
+    assert ev.compute() == {"HR@1": 0.0, "HR@3": 0.0, "HR@4": 1.0}
 
 
 def test_a_target_scored_minus_inf_is_never_ranked():
@@ -59,7 +66,7 @@ def naive(scores, target, ks):
     for k in ks:
         hr = mrr = ndcg = 0.0
         for row, t in zip(scores.tolist(), target.tolist(), strict=True):
-            rank = 1 + sum(1 for v in row if v > row[t])
+            rank = sum(1 for v in row if v >= row[t])  # ties count against the target
             if rank <= k:
                 hr += 1
                 mrr += 1 / rank
@@ -208,3 +215,110 @@ def test_auc_by_hand():
     assert math.isnan(float(auc[0])) and weight.tolist() == [2]
     with pytest.raises(ValueError, match="disagree"):
         ev.update(torch.zeros(2, 3), torch.zeros(2, 3).bool(), torch.zeros(3))
+
+
+def pessimistic_list(row: list[float], relevant: set[int]) -> list[int]:
+    """The whole ranking of one row: score descending, and among equal scores
+    the non-relevant items first (padding, column 0, left out)."""
+    items = [i for i in range(1, len(row)) if row[i] > NEG]
+    return sorted(items, key=lambda i: (-row[i], i in relevant, i))
+
+
+def test_relevant_positions_with_a_tie_group_across_the_cut():
+    scores = torch.tensor([[NEG, 3.0, 1.0, 3.0, 2.0, 3.0, 3.0, 0.0]])
+    # 3.0 is shared by items 1, 3, 5, 6: relevant 3 and 6 come after 1 and 5
+    got = relevant_positions(scores, torch.tensor([[3, 6, 4]]), k=4)
+    assert got.tolist() == [[3.0, 4.0, math.inf]]  # item 4 is 5th, past k
+    assert relevant_positions(scores, torch.tensor([[3, 6, 4]])).tolist() == [[3.0, 4.0, 5.0]]
+    assert relevant_positions(scores, torch.tensor([[6]]), k=2).tolist() == [[math.inf]]
+
+
+def test_one_tie_rule_on_every_path():
+    """Full scores, candidates and scored top-K lists give the same metrics on
+    heavily tied integer scores, and equal a loop over the pessimistic ranking."""
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 6, (200, 41), generator=gen).double()
+    scores[:, 0] = NEG
+    target = torch.randint(1, 41, (200,), generator=gen)
+    ks = (1, 5, 10)
+    expected = naive(scores, target, ks)
+    ranks = rank_of_target(scores, target)
+    for rank, row, t in zip(ranks, scores.tolist(), target.tolist(), strict=True):
+        assert rank == pessimistic_list(row, {t}).index(t) + 1
+    full = Evaluator(ks)
+    full.update(scores, target)
+    cand = Evaluator(ks)
+    items = torch.arange(1, 41).expand(200, 40)
+    cand.update_candidates(scores[:, 1:], items, target)
+    lists = Evaluator(ks)
+    top_scores, top = scores.topk(40, dim=1)  # a list long enough to hold every tie
+    lists.update_topk(top, target, top_scores)
+    for ev in (full, cand, lists):
+        got = ev.compute()
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def session_rec_naive(scores: torch.Tensor, rest: list[list[int]], k: int) -> dict[str, float]:
+    """session-rec's accuracy_multiple metrics, loop by loop, on the pessimistic list."""
+    sums = dict.fromkeys(("HR", "MRR", "P", "R", "MAP", "NDCG"), 0.0)
+    for row, next_items in zip(scores.tolist(), rest, strict=True):
+        ranking = pessimistic_list(row, set(next_items))
+        top = ranking[:k]
+        first = pessimistic_list(row, {next_items[0]})[:k]
+        if next_items[0] in first:
+            sums["HR"] += 1
+            sums["MRR"] += 1 / (first.index(next_items[0]) + 1)
+        hits = len(set(next_items) & set(top))
+        sums["P"] += hits / k
+        sums["R"] += hits / len(next_items)
+        last_recall = ap = 0.0
+        for i in range(k):
+            recall = len(set(next_items) & set(ranking[:i])) / len(next_items)
+            precision = len(set(next_items) & set(ranking[:i])) / k
+            ap += precision * (recall - last_recall)
+            last_recall = recall
+        sums["MAP"] += ap
+
+        def dcg(result, relevant):
+            return sum(
+                (1 if i == 0 else 1 / math.log2(i + 1))
+                for i in range(min(len(result), k))
+                if result[i] in relevant
+            )
+
+        sums["NDCG"] += dcg(top, set(next_items)) / dcg(next_items[:k], set(next_items))
+    return {f"{m}@{k}": v / len(rest) for m, v in sums.items()}
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_session_rec_metrics_equal_its_definitions(tied):
+    gen = torch.Generator().manual_seed(4)
+    scores = torch.randn(60, 31, generator=gen)
+    if tied:
+        scores = (scores * 1.5).round()  # heavy ties
+    scores[:, 0] = NEG
+    lengths = torch.randint(1, 9, (60,), generator=gen).tolist()
+    rest = [torch.randint(1, 31, (n,), generator=gen).tolist() for n in lengths]
+    rest[0] = [5, 5, 5]  # repeats count in R@K's denominator and NDCG's ideal list
+    padded = torch.zeros(60, max(lengths), dtype=torch.long)
+    for i, r in enumerate(rest):
+        padded[i, : len(r)] = torch.tensor(r)
+    ev = SessionRecEvaluator(ks=(3, 10))
+    ev.update(scores[:25], padded[:25])
+    ev.update(scores[25:], padded[25:, : max(lengths[25:])])
+    got = ev.compute()
+    for k in (3, 10):
+        for key, value in session_rec_naive(scores, rest, k).items():
+            assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_multi_target_scores_follow_the_tie_rule():
+    scores = torch.tensor([[NEG, 2.0, 2.0, 1.0, 2.0]])
+    ev = MultiTargetEvaluator(ks=(2,))
+    ev.update_scores(scores, torch.tensor([[1, 3]]))
+    # ranking 2, 4, 1, 3: target 1 third, 3 fourth -> nothing in the top 2
+    assert ev.compute()["Recall@2"] == 0.0
+    ev = MultiTargetEvaluator(ks=(3,))
+    ev.update_scores(scores, torch.tensor([[1, 3]]))
+    assert ev.compute()["Recall@3"] == 0.5

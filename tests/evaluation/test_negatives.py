@@ -60,7 +60,7 @@ def test_sampled_metrics_equal_a_naive_loop(data):
     for i in range(len(data)):
         scores = model.score(data.batch([i]))[0]
         target = scores[data.y[i]]
-        rank = 1 + int((scores[neg[i]] > target).sum())
+        rank = 1 + int((scores[neg[i]] >= target).sum())  # ties count against the target
         if rank <= 10:
             hr += 1
             ndcg += 1 / math.log2(rank + 1)
