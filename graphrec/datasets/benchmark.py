@@ -129,10 +129,52 @@ def load_benchmark(
         raise FileNotFoundError(
             f"benchmark folder not found: {folder}. " + _HOW_TO_GET.format(raw=raw)
         )
+    for f in (folder / "train_sessions.txt", folder / "test_sessions.txt"):
+        if not f.is_file():
+            raise FileNotFoundError(f"missing {f}. " + _HOW_TO_GET.format(raw=name.split("1")[0]))
+    return load_session_folder(
+        folder,
+        split=split,
+        valid_fraction=valid_fraction,
+        valid_mode=valid_mode,
+        seed=seed,
+        weighting=weighting,
+        max_length=max_length,
+        history_length=history_length,
+        cache=cache,
+        cache_dir=cache_dir,
+        name=name,
+    )
+
+
+def load_session_folder(
+    folder: str | os.PathLike,
+    split: str = "train",
+    valid_fraction: float = 0.1,
+    valid_mode: str = "last",
+    seed: int = 0,
+    weighting: str = "binary",
+    max_length: int | None = None,
+    history_length: int = 0,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+) -> SessionDataset:
+    """As :func:`load_benchmark`, for any folder holding ``train_sessions.txt``
+    and ``test_sessions.txt`` (``name`` defaults to the folder's name)."""
+    folder = Path(folder)
+    name = name or folder.resolve().name
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "valid" and valid_fraction == 0:
+        raise ValueError("split='valid' needs valid_fraction > 0")
+    split_sessions(1, valid_fraction, valid_mode)  # validates the arguments
     train_file, test_file = folder / "train_sessions.txt", folder / "test_sessions.txt"
     for f in (train_file, test_file):
         if not f.is_file():
-            raise FileNotFoundError(f"missing {f}. " + _HOW_TO_GET.format(raw=name.split("1")[0]))
+            raise FileNotFoundError(
+                f"missing {f}: a sessions folder needs train_sessions.txt and test_sessions.txt"
+            )
 
     tag = f"{split}-{valid_mode}{valid_fraction:g}-seed{seed}-{weighting}-len{max_length}"
     if valid_mode == "last":
@@ -141,14 +183,9 @@ def load_benchmark(
         tag += f"-hist{history_length}"
     cache_file = (Path(cache_dir) if cache_dir else folder / "processed") / f"{name}-{tag}.pt"
     checksums = {"train": sha256(train_file), "test": sha256(test_file)}
-    if cache and cache_file.is_file():
-        state = torch.load(cache_file, weights_only=True)
-        fresh = state.get("dataset", {}).get("format_version") == FORMAT_VERSION
-        if state.get("checksums") == checksums and fresh:
-            return SessionDataset.from_state_dict(state["dataset"])
-        why = "source files changed" if fresh else "older graphrec format"
-        log.info("%s: %s, rebuilding %s", folder, why, cache_file.name)
-
+    dataset = read_cache(cache_file, checksums) if cache else None
+    if dataset is not None:
+        return dataset
     train_items, train_ptr = read_sessions(train_file)
     test_items, test_ptr = read_sessions(test_file)
     item_ids, num_test_only = _vocabulary(train_items, test_items)
@@ -180,11 +217,40 @@ def load_benchmark(
         name=f"{name}/{split}",
     )
     if cache:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            torch.save({"checksums": checksums, "dataset": dataset.state_dict()}, tmp)
-            tmp.replace(cache_file)
-        except OSError as e:
-            log.info("could not cache %s (%s); the graphs were built in memory", cache_file, e)
+        write_cache(cache_file, checksums, dataset)
     return dataset
+
+
+def read_cache(cache_file: Path, checksums: dict[str, str]) -> SessionDataset | None:
+    """The dataset cached in ``cache_file`` if it was built from these sources, else ``None``.
+
+    A cache that cannot be read (truncated, corrupt, or holding anything but
+    tensors and plain values) is reported, naming the file, and rebuilt: it is
+    never trusted, and never unpickled with anything but ``weights_only=True``.
+    """
+    if not cache_file.is_file():
+        return None
+    try:
+        state = torch.load(cache_file, weights_only=True)
+        fresh = state.get("dataset", {}).get("format_version") == FORMAT_VERSION
+        if state.get("checksums") == checksums and fresh:
+            return SessionDataset.from_state_dict(state["dataset"])
+        why = "source files changed" if fresh else "older graphrec format"
+    except Exception as e:  # a corrupt or hostile file fails in many ways inside torch.load
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        why = f"unreadable ({first})"
+        log.warning("processed cache %s is %s: rebuilding it", cache_file, why)
+        return None
+    log.info("%s: %s, rebuilding", cache_file, why)
+    return None
+
+
+def write_cache(cache_file: Path, checksums: dict[str, str], dataset: SessionDataset) -> None:
+    """Store ``dataset`` atomically; a read-only location only logs that nothing was cached."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        torch.save({"checksums": checksums, "dataset": dataset.state_dict()}, tmp)
+        tmp.replace(cache_file)
+    except OSError as e:
+        log.info("could not cache %s (%s); the graphs were built in memory", cache_file, e)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ from torch import Tensor
 from graphrec.data.graph import _ptr
 
 log = logging.getLogger("graphrec.datasets")
+
+# canonical item ids: plain digits without sign or leading zero ("+3", "007", "3.0" are refused)
+_CANONICAL_ID = re.compile(r"[1-9][0-9]*")
+_CANONICAL_LINE = re.compile(r"[ \t]*(?:[1-9][0-9]*[ \t]*)*")
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -57,23 +62,28 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
         raise FileNotFoundError(f"sessions file not found: {path}")
     text = path.read_text()
     lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()  # blank lines at the very end of the file are harmless
     if not lines:
         raise ValueError(f"{path}: the file is empty")
     lengths = np.empty(len(lines), dtype=np.int64)
     chunks = []
     for lineno, line in enumerate(lines, start=1):
         tokens = line.split()
-        try:
-            ids = np.array(tokens, dtype=np.int64)
-        except (ValueError, OverflowError):
+        ids = None
+        if _CANONICAL_LINE.fullmatch(line):
+            try:
+                ids = np.array(tokens, dtype=np.int64)
+            except (ValueError, OverflowError):
+                ids = None
+        if ids is None:
             for token in tokens:
-                try:
-                    np.int64(int(token))
-                except (ValueError, OverflowError):
+                if not _CANONICAL_ID.fullmatch(token):
                     raise ValueError(
-                        f"{path}, line {lineno}: {token!r} is not an integer item id"
-                    ) from None
-            raise
+                        f"{path}, line {lineno}: {token!r} is not an item id (a positive "
+                        "integer written in plain digits: no sign, no leading zero)"
+                    )
+            raise ValueError(f"{path}, line {lineno}: an item id does not fit in 64 bits")
         if ids.size and ids.min() <= 0:
             raise ValueError(
                 f"{path}, line {lineno}: item id {int(ids.min())} is not positive "

@@ -55,45 +55,89 @@ def _sessions(df: pd.DataFrame) -> list[list[int]]:
     return [a.tolist() for a in np.split(df["item"].to_numpy(), bounds)] if len(df) else []
 
 
-def standard_protocol(clicks: pd.DataFrame, test_days: int) -> dict:
+def _session_users(df: pd.DataFrame) -> list:
+    """The user of every session of a frame sorted by session (column ``rank``)."""
+    return df.groupby("rank", sort=True)["user"].first().tolist()
+
+
+def standard_protocol(
+    clicks: pd.DataFrame,
+    test_days: float | None = None,
+    test_fraction: float | None = None,
+    min_item_support: int = 5,
+    min_session_length: int = 2,
+) -> dict:
     """Steps 2-7 of the protocol on a frame of clicks in session order.
 
     Args:
         clicks: columns ``session`` (codes numbered in order of first
             appearance), ``item`` and ``date`` (seconds; the session's date on
-            every row), rows already in click order within each session.
-        test_days (int): length of the test period in days.
+            every row), rows already in click order within each session; an
+            optional ``user`` column (one user per session) is carried along.
+        test_days (float, optional): the test period: sessions dated after
+            ``max date - test_days`` days (the reference's split).
+        test_fraction (float, optional): instead, the most recent share of
+            the sessions (by date, ties in order of first appearance).
+        min_item_support (int): drop clicks on items clicked fewer times.
+            (default: ``5``)
+        min_session_length (int): drop sessions with fewer clicks, before and
+            after the item filter (and test sessions after the unseen-item
+            filter). (default: ``2``)
 
     Returns:
         A dict with ``train`` and ``test`` (lists of sessions, renumbered item
-        ids), ``item_ids`` (original id of each new id, from 1), and the
-        counts of what each step removed.
+        ids), ``item_ids`` (original id of each new id, from 1), the session
+        users when ``clicks`` has them (``train_users``, ``test_users``), and
+        the counts of what each step removed.
     """
+    if (test_days is None) == (test_fraction is None):
+        raise ValueError("give exactly one of test_days and test_fraction")
+    if test_fraction is not None and not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    if min_session_length < 2:
+        raise ValueError(f"min_session_length must be >= 2, got {min_session_length}")
     stats = {"raw_clicks": len(clicks), "raw_sessions": int(clicks["session"].nunique())}
     length = clicks.groupby("session")["item"].transform("size")
-    clicks = clicks[length > 1]
+    clicks = clicks[length >= min_session_length]
+    # (named after the reference's min_session_length = 2)
     stats["dropped_sessions_length_1"] = stats["raw_sessions"] - int(clicks["session"].nunique())
     item_count = clicks.groupby("item")["item"].transform("size")
-    stats["dropped_clicks_rare_items"] = int((item_count < 5).sum())
-    stats["dropped_items_rare"] = int(clicks.loc[item_count < 5, "item"].nunique())
+    rare = item_count < min_item_support
+    stats["dropped_clicks_rare_items"] = int(rare.sum())
+    stats["dropped_items_rare"] = int(clicks.loc[rare, "item"].nunique())
     before = int(clicks["session"].nunique())
-    clicks = clicks[item_count >= 5]
-    clicks = clicks[clicks.groupby("session")["item"].transform("size") >= 2]
+    clicks = clicks[~rare]
+    clicks = clicks[clicks.groupby("session")["item"].transform("size") >= min_session_length]
     stats["dropped_sessions_after_item_filter"] = before - int(clicks["session"].nunique())
+    if clicks.empty:
+        raise ValueError(
+            "no session is left after the filters (min_session_length="
+            f"{min_session_length}, min_item_support={min_item_support})"
+        )
 
     dates = clicks.groupby("session")["date"].first()  # index: session codes, ascending
-    split = dates.max() - test_days * DAY
-    stats["split_date"] = int(split)
-    stats["dropped_sessions_on_split_date"] = int((dates == split).sum())
+    if test_days is not None:
+        split = dates.max() - test_days * DAY
+        stats["split_date"] = int(split)
+        stats["dropped_sessions_on_split_date"] = int((dates == split).sum())
+        chosen = {"train": dates[dates < split], "test": dates[dates > split]}
+    else:
+        order = dates.sort_values(kind="stable")
+        num_train = len(order) - max(1, round(test_fraction * len(order)))
+        stats["split_date"] = int(order.iloc[num_train])
+        stats["dropped_sessions_on_split_date"] = 0
+        chosen = {"train": order.iloc[:num_train], "test": order.iloc[num_train:]}
     parts = {}
-    for part, chosen in (("train", dates[dates < split]), ("test", dates[dates > split])):
-        order = chosen.sort_values(kind="stable")  # ties keep first-appearance order
+    for part, picked in chosen.items():
+        order = picked.sort_values(kind="stable")  # ties keep first-appearance order
         rank = pd.Series(np.arange(len(order)), index=order.index)
         sel = clicks[clicks["session"].isin(order.index)].copy()
         sel["rank"] = sel["session"].map(rank)
         parts[part] = sel.sort_values("rank", kind="stable")
 
     train = parts["train"]
+    if train.empty:
+        raise ValueError("the split leaves no training session; use a shorter test period")
     codes, uniques = pd.factorize(train["item"])
     train = train.assign(item=codes + 1)
     new_id = pd.Series(np.arange(1, len(uniques) + 1), index=uniques)
@@ -102,7 +146,7 @@ def standard_protocol(clicks: pd.DataFrame, test_days: int) -> dict:
     stats["dropped_test_clicks_unseen_items"] = int((~known).sum())
     test = test[known].assign(item=lambda d: d["item"].map(new_id))
     before = int(test["session"].nunique())
-    test = test[test.groupby("session")["item"].transform("size") >= 2]
+    test = test[test.groupby("session")["item"].transform("size") >= min_session_length]
     stats["dropped_test_sessions_after_unseen_filter"] = before - int(test["session"].nunique())
     result = {
         "train": _sessions(train),
@@ -110,6 +154,9 @@ def standard_protocol(clicks: pd.DataFrame, test_days: int) -> dict:
         "item_ids": np.asarray(uniques),
         "stats": stats,
     }
+    if "user" in clicks.columns:
+        result["train_users"] = _session_users(train)
+        result["test_users"] = _session_users(test)
     stats.update(
         train_sessions=len(result["train"]),
         test_sessions=len(result["test"]),

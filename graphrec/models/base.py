@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,24 @@ class SessionRecommender(nn.Module):
             raise ValueError(f"num_items must be >= 1, got {num_items}")
         self.num_items = num_items
         self.register_buffer("item_ids", torch.arange(num_items + 1), persistent=True)
+        #: the catalogue's own ids when they are text (``[None, label of 1, ...]``)
+        self.item_labels: list | None = None
+        #: the data's own user ids (``[None, label of user 1, ...]``)
+        self.user_labels: list | None = None
+
+    def set_labels(self, item_labels: Sequence | None = None, user_labels: Sequence | None = None):
+        """Keep a click log's own ids: text item ids (``item_labels[i]`` is the
+        id of compact item ``i``; entry 0, padding, is ignored) and user ids.
+        :meth:`recommend` then takes and returns them; checkpoints keep them."""
+        if item_labels is not None:
+            item_labels = [None, *item_labels[1:]]
+            if len(item_labels) != self.num_items + 1:
+                raise ValueError(f"item_labels needs {self.num_items + 1} entries")
+            if len(set(item_labels[1:])) != self.num_items:
+                raise ValueError("item_labels must be distinct")
+        self.item_labels = item_labels
+        self.user_labels = None if user_labels is None else [None, *user_labels[1:]]
+        self._label_index = self._user_index = None  # rebuilt on first use
 
     def set_item_ids(self, item_ids: Tensor) -> None:
         """Store the original id of every compact item id (entry 0 = padding)."""
@@ -103,13 +122,13 @@ class SessionRecommender(nn.Module):
     @torch.no_grad()
     def recommend(
         self,
-        sessions: Sequence[Sequence[int]],
+        sessions: Sequence[Sequence[Any]],
         k: int = 20,
         exclude_seen: bool = False,
         return_scores: bool = False,
-        users: Sequence[int] | None = None,
-        histories: Sequence[Sequence[int]] | None = None,
-    ) -> Tensor | tuple[Tensor, Tensor]:
+        users: Sequence[Any] | None = None,
+        histories: Sequence[Sequence[Any]] | None = None,
+    ) -> Any:
         """Top-``k`` next items for sessions given in original item ids.
 
         Args:
@@ -118,13 +137,17 @@ class SessionRecommender(nn.Module):
             exclude_seen (bool): never recommend an item already in the
                 session. (default: ``False``)
             return_scores (bool): also return the scores. (default: ``False``)
-            users (list of int, optional): the user of each session (the
-                dataset's user ids; 0 = unknown), for models with users.
+            users (list, optional): the user of each session, for models with
+                users: the data's own user ids when the model knows them
+                (``user_labels``, a click log's), else the dataset's compact
+                ids; 0 or ``None`` = unknown.
             histories (list of lists, optional): each session's long-term
                 history (original item ids, oldest first; may be empty).
 
         Returns:
-            LongTensor ``[S, k]`` of original item ids, best first (and the
+            LongTensor ``[S, k]`` of original item ids, best first (a list
+            of ``S`` lists of the log's own ids when they are text,
+            ``item_labels``), and the
             ``[S, k]`` scores when ``return_scores``). ``k`` is capped, with a
             warning, at the number of items every session can be recommended
             (without its seen items, with ``exclude_seen``; within the
@@ -148,13 +171,13 @@ class SessionRecommender(nn.Module):
             if len(s) == 0:
                 raise ValueError(f"session {n} is empty")
             try:
-                compact = encode_item_ids(self.item_ids, list(s)).cpu()
+                compact = self._encode(s)
                 history = None
                 if histories is not None:
-                    history = encode_item_ids(self.item_ids, list(histories[n])).cpu()
+                    history = self._encode(histories[n])
+                user = None if users is None else self._encode_user(users[n])
             except ValueError as e:
                 raise ValueError(f"session {n}: {e}") from None
-            user = None if users is None else int(users[n])
             graphs.append(session_graph(compact, user=user, category=category, history=history))
         batch = collate(graphs).to(device)
         scores = self.score(batch)
@@ -175,7 +198,37 @@ class SessionRecommender(nn.Module):
         top_scores, top = scores.topk(k, dim=1)
         self.train(was_training)
         items = self.item_ids[top]
+        if self.item_labels is not None:
+            items = [[self.item_labels[i] for i in row] for row in top.tolist()]
         return (items, top_scores) if return_scores else items
+
+    def _encode(self, ids: Sequence[Any]) -> Tensor:
+        """Compact ids of a list of the catalogue's own ids."""
+        if self.item_labels is None:
+            return encode_item_ids(self.item_ids, list(ids)).cpu()
+        lookup = getattr(self, "_label_index", None)
+        if lookup is None:
+            lookup = {label: i for i, label in enumerate(self.item_labels) if i}
+            self._label_index = lookup
+        unknown = [i for i in ids if i not in lookup]
+        if unknown:
+            raise ValueError(f"item id {unknown[0]!r} is not in the catalogue")
+        return torch.tensor([lookup[i] for i in ids], dtype=torch.long)
+
+    def _encode_user(self, user: Any) -> int | None:
+        if user is None or (self.user_labels is None and user == 0):
+            return None if user is None else 0
+        if self.user_labels is None:
+            return int(user)
+        lookup = getattr(self, "_user_index", None)
+        if lookup is None:
+            lookup = {label: i for i, label in enumerate(self.user_labels) if i}
+            self._user_index = lookup
+        if user not in lookup:
+            if user == 0:
+                return 0
+            raise ValueError(f"user {user!r} is not a user of the training data")
+        return lookup[user]
 
 
 class RetrievalRecommender(SessionRecommender):

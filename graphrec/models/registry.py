@@ -90,6 +90,9 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
     model = MODELS[name](**kwargs)
     if dataset is not None:
         model.set_item_ids(dataset.item_ids)
+        model.set_labels(
+            getattr(dataset, "item_labels", None), getattr(dataset, "user_labels", None)
+        )
         if getattr(model, "item_category", None) is not None:
             model.set_item_category(dataset.item_category)
         if isinstance(model, RankingRecommender):

@@ -91,6 +91,9 @@ class TwoStage(SessionRecommender):
         self.index = index
         self.fusion = fusion
         self.item_ids.copy_(ranker.item_ids)
+        if retriever.item_labels != ranker.item_labels:
+            raise ValueError("the retriever and the ranker were trained on different item ids")
+        self.set_labels(ranker.item_labels, ranker.user_labels)
         category = getattr(ranker, "item_category", None)
         if category is None:
             category = getattr(retriever, "item_category", None)

@@ -182,6 +182,8 @@ class Trainer:
         self.best_value, self.best_epoch, self.best_metrics = -math.inf, None, None
         self.bad_epochs, self.history = 0, []
         self._best_state: dict[str, torch.Tensor] | None = None
+        # loss sum, samples and seconds of the current epoch so far (kept across a resume)
+        self._epoch_progress = {"loss_sum": 0.0, "samples": 0, "seconds": 0.0}
 
     # -- checkpoints --------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -189,11 +191,13 @@ class Trainer:
             "model": model_name(self.model),
             "model_config": self.model.config(),
             "model_state": self.model.state_dict(),
+            **self._labels(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
+            "epoch_progress": dict(self._epoch_progress),
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "best_metrics": self.best_metrics,
@@ -216,9 +220,15 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        # the loss and time of the steps before the interruption (older checkpoints: none)
+        self._epoch_progress = dict(state.get("epoch_progress") or self._epoch_progress)
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.best_metrics, self.bad_epochs = state["best_metrics"], state["bad_epochs"]
         self.history = state["history"]
+
+    def _labels(self) -> dict[str, Any]:
+        """A click log's own ids, kept so that ``recommend`` speaks them after loading."""
+        return {"item_labels": self.model.item_labels, "user_labels": self.model.user_labels}
 
     def _save_last(self) -> None:
         if self.run_dir is not None:
@@ -231,6 +241,7 @@ class Trainer:
             "model": model_name(self.model),
             "model_config": self.model.config(),
             "model_state": self.model.state_dict(),
+            **self._labels(),
             "epoch": self.epoch,
             "metrics": self.best_metrics,
             "hparams": self.hparams,
@@ -301,23 +312,28 @@ class Trainer:
             disable=not self.progress,
             leave=False,
         )
-        loss_sum, samples, start = 0.0, 0, time.perf_counter()
+        progress = self._epoch_progress
+        if self.step_in_epoch == 0:
+            progress.update(loss_sum=0.0, samples=0, seconds=0.0)
+        start, before = time.perf_counter(), progress["seconds"]
         remaining = max(total - self.step_in_epoch, 0)
         for batch in itertools.islice(self.loader.iter_from(self.step_in_epoch), remaining):
             batch = batch.to(self.device)
             loss = self._train_step(batch)
             self.step_in_epoch += 1
-            loss_sum += loss * batch.num_sessions
-            samples += batch.num_sessions
-            rate = samples / (time.perf_counter() - start)
+            progress["loss_sum"] += loss * batch.num_sessions
+            progress["samples"] += batch.num_sessions
+            progress["seconds"] = before + time.perf_counter() - start
+            rate = progress["samples"] / max(progress["seconds"], 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{rate:.0f}", refresh=False)
             if self.checkpoint_every and self.step_in_epoch % self.checkpoint_every == 0:
                 self._save_last()
         bar.close()
-        seconds = time.perf_counter() - start
+        # the whole epoch's mean loss and speed, steps before a resume included
+        seconds, samples = progress["seconds"], progress["samples"]
         return {
-            "loss": loss_sum / max(samples, 1),
+            "loss": progress["loss_sum"] / max(samples, 1),
             "samples_per_s": samples / seconds if seconds > 0 else 0.0,
             "train_seconds": seconds,
         }

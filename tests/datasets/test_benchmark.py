@@ -114,3 +114,29 @@ def test_cache_of_an_older_format_is_rebuilt(root):
     torch.save(state, cached)
     again = load_benchmark("yoochoose1_64", root=root, split="test")
     assert torch.equal(first.y, again.y)
+
+
+class Hostile:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('hostile cache executed')",))
+
+
+@pytest.mark.parametrize("content", ["truncated", "hostile", "garbage"])
+def test_corrupt_or_hostile_cache_is_named_and_rebuilt(root, content, caplog):
+    first = load_benchmark("yoochoose1_64", root=root, split="test")
+    (cached,) = (root / "yoochoose1_64" / "processed").glob("*.pt")
+    if content == "truncated":
+        cached.write_bytes(cached.read_bytes()[:100])
+    elif content == "hostile":
+        torch.save({"checksums": Hostile()}, cached)
+    else:
+        cached.write_text("not a torch file")
+    with caplog.at_level("WARNING", logger="graphrec.datasets"):
+        again = load_benchmark("yoochoose1_64", root=root, split="test")
+    assert torch.equal(first.y, again.y)
+    assert f"processed cache {cached} is unreadable" in caplog.text
+    assert "rebuilding it" in caplog.text
+    # rebuilt: read back silently the next time
+    caplog.clear()
+    load_benchmark("yoochoose1_64", root=root, split="test")
+    assert "unreadable" not in caplog.text

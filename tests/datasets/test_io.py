@@ -7,6 +7,12 @@ import torch
 from graphrec.datasets import read_sessions, read_srgnn_pickle, write_sessions
 
 
+def test_trailing_blank_lines_are_accepted(tmp_path):
+    (tmp_path / "s.txt").write_text("3 1 2\n7 7\n\n  \n")
+    items, ptr = read_sessions(tmp_path / "s.txt")
+    assert items.tolist() == [3, 1, 2, 7, 7] and ptr.tolist() == [0, 3, 5]
+
+
 def test_read_write_roundtrip(tmp_path):
     write_sessions(tmp_path / "s.txt", [[3, 1, 2], [7, 7]])
     items, ptr = read_sessions(tmp_path / "s.txt")
@@ -18,12 +24,15 @@ def test_read_write_roundtrip(tmp_path):
     [
         ("", "the file is empty"),
         ("1 2\n\n3 4\n", "line 2: blank line"),
-        ("1 2\n3 x 4\n", "line 2: 'x' is not an integer"),
-        ("1 2\n3 1.5\n", "line 2: '1.5' is not an integer"),
-        ("1 2\n3 0\n", "line 2: item id 0 is not positive"),
-        ("1 2\n-4 3\n", "line 2: item id -4 is not positive"),
+        ("1 2\n3 x 4\n", "line 2: 'x' is not an item id"),
+        ("1 2\n3 1.5\n", "line 2: '1.5' is not an item id"),
+        ("1 2\n3 0\n", "line 2: '0' is not an item id"),
+        ("1 2\n-4 3\n", "line 2: '-4' is not an item id"),
+        ("1 2\n+3 4\n", "line 2: '\\+3' is not an item id"),
+        ("1 2\n3 04\n", "line 2: '04' is not an item id"),
         ("1 2\n5\n", "line 2: session of 1 click"),
-        ("1 2\n3 99999999999999999999\n", "line 2: '99999999999999999999' is not an integer"),
+        ("1 2\n3 99999999999999999999\n", "line 2: an item id does not fit in 64 bits"),
+        ("\n\n", "the file is empty"),
     ],
 )
 def test_read_errors_name_file_and_line(tmp_path, text, match):

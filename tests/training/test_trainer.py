@@ -70,6 +70,13 @@ def test_interrupt_mid_epoch_and_resume_equals_uninterrupted(data, tmp_path):
     assert saved["epoch"] == 1 and saved["step_in_epoch"] == 2
 
     resumed = make_trainer(data, tmp_path / "run").fit(resume=True)
+    # metrics.jsonl logs the whole epoch's mean loss, steps before the interrupt included
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    expected = [
+        json.loads(x) for x in (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["epoch"] for r in logged] == [1, 2, 3]
+    assert [r["loss"] for r in logged] == pytest.approx([r["loss"] for r in expected], rel=1e-12)
     assert resumed.best_epoch == reference.best_epoch
     assert resumed.best_metrics == reference.best_metrics
     assert [r["valid"] for r in resumed.history] == [r["valid"] for r in reference.history]

@@ -1,0 +1,610 @@
+"""A user's own click log -> a processed folder that ``load_dataset(path)`` reads.
+
+:func:`from_click_log` reads a CSV, TSV or Parquet file, or a pandas
+DataFrame, applies the benchmark protocol with every choice an explicit
+option (the defaults are the SR-GNN reference's), and writes a folder::
+
+    meta.json               what was done: options, counts, id types
+    items.tsv               compact id -> the log's own item id
+    users.tsv               compact id -> the log's own user id (with users)
+    train_sessions.txt      session mode: one session per line (compact ids)
+    test_sessions.txt
+    train_session_users.txt session mode with users: the user of each line
+    test_session_users.txt
+    interactions.txt        sequential mode: "user item" per line, time order
+
+:func:`load_click_log` (and :func:`graphrec.datasets.load_dataset` given the
+folder's path) turns it into the ``train``/``valid``/``test`` splits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from graphrec.data import SessionDataset
+from graphrec.data.dataset import _positions, prefix_augment
+from graphrec.data.graph import _ptr
+from graphrec.datasets.benchmark import read_cache, split_sessions, write_cache
+from graphrec.datasets.io import log, read_sessions, sha256, write_sessions
+from graphrec.datasets.preprocess import standard_protocol
+from graphrec.datasets.sequential import leave_one_out, read_interactions
+
+FORMAT = "graphrec-click-log"
+VERSION = 1
+MODES = ("session", "sequential")
+DUPLICATES = ("keep", "drop", "error")
+UNSORTED = ("sort", "error")
+_CANONICAL_INT = re.compile(r"(?:0|-?[1-9][0-9]{0,17})")
+_MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "NULL", "None"}
+
+
+def _read(
+    source: str | os.PathLike | pd.DataFrame, sep: str | None
+) -> tuple[pd.DataFrame, str, int]:
+    """The log as a frame, a name for messages, and the line of its first row."""
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True), "DataFrame", 0
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"click log not found: {path}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path).reset_index(drop=True), str(path), 0
+    if sep is None:
+        if path.suffix.lower() in (".tsv", ".tab"):
+            sep = "\t"
+        else:
+            with open(path, encoding="utf-8") as f:
+                first = f.readline()
+            found = [(first.count(c), c) for c in (",", ";", "\t", "|")]
+            count, sep = max(found)
+            if count == 0:
+                raise ValueError(
+                    f"{path}, line 1: no separator found in the header; pass sep= (--sep)"
+                )
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    return frame, str(path), 2  # row 0 is on line 2, after the header
+
+
+def _where(name: str, first_line: int, row: int) -> str:
+    return f"{name}, line {row + first_line}" if first_line else f"{name}, row {row}"
+
+
+def _missing(column: pd.Series) -> np.ndarray:
+    if column.dtype == object or pd.api.types.is_string_dtype(column):
+        text = column.astype(str).str.strip()
+        return (column.isna() | text.isin(_MISSING)).to_numpy()
+    return column.isna().to_numpy()
+
+
+def _ids(column: pd.Series, label: str, where) -> tuple[pd.Series, str]:
+    """A column of ids as int64 when every value is an integer, else as strings."""
+    bad = _missing(column)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where(row)}: column {label!r} has no value ({column.iloc[row]!r})")
+    if pd.api.types.is_integer_dtype(column):
+        return column.astype(np.int64), "int"
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy()
+        frac = values != np.round(values)
+        if frac.any():
+            row = int(np.flatnonzero(frac)[0])
+            raise ValueError(f"{where(row)}: column {label!r} holds {values[row]!r}, not an id")
+        return column.astype(np.int64), "int"
+    text = column.astype(str).str.strip()
+    if text.str.contains(r"[\t\r\n]", regex=True).any():
+        row = int(np.flatnonzero(text.str.contains(r"[\t\r\n]", regex=True).to_numpy())[0])
+        raise ValueError(f"{where(row)}: column {label!r} holds a tab or a line break")
+    if text.str.fullmatch(_CANONICAL_INT.pattern).all():
+        return text.astype(np.int64), "int"
+    return text, "str"
+
+
+def _times(column: pd.Series, label: str, where, time_format: str | None, unit: str) -> pd.Series:
+    """Seconds since the epoch (float) of every row; unparseable values are errors."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        stamp = column
+    else:
+        bad = _missing(column)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{where(row)}: column {label!r} has no value ({column.iloc[row]!r})")
+        numeric = pd.to_numeric(column, errors="coerce") if time_format is None else None
+        if numeric is not None and not numeric.isna().any():
+            scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
+            return numeric.astype(np.float64) * scale
+        stamp = pd.to_datetime(column, format=time_format or "ISO8601", errors="coerce", utc=True)
+        if stamp.isna().any():
+            row = int(np.flatnonzero(stamp.isna().to_numpy())[0])
+            hint = f"format {time_format!r}" if time_format else "ISO 8601 or a number"
+            raise ValueError(
+                f"{where(row)}: column {label!r}: cannot parse {column.iloc[row]!r} as a time "
+                f"({hint}; pass time_format= / --time-format)"
+            )
+    if getattr(stamp.dt, "tz", None) is None:
+        stamp = stamp.dt.tz_localize("UTC")
+    return (stamp - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+
+
+def from_click_log(
+    source: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    session: str | None = "session_id",
+    item: str = "item_id",
+    time: str | None = "timestamp",
+    user: str | None = None,
+    sep: str | None = None,
+    time_format: str | None = None,
+    time_unit: str = "s",
+    mode: str | None = None,
+    min_item_support: int = 5,
+    min_session_length: int = 2,
+    test_days: float | None = 7,
+    test_fraction: float | None = None,
+    duplicates: str = "keep",
+    unsorted: str = "sort",
+    name: str | None = None,
+) -> dict[str, Any]:
+    r"""Preprocess a click log of one's own into a folder ``load_dataset`` reads.
+
+    **Session mode** (a ``session`` column; the default) follows the SR-GNN
+    reference protocol (see :mod:`graphrec.datasets.preprocess`), every step
+    an option with the reference's value as default: clicks are ordered by
+    ``time`` within each session (stable), a session is dated by its last
+    click, sessions shorter than ``min_session_length`` are dropped, then
+    clicks on items with fewer than ``min_item_support`` clicks, then the
+    sessions left too short; the test split is the sessions dated after
+    ``max date - test_days`` (or the most recent ``test_fraction`` of them);
+    test clicks on items unseen in training are dropped. Validation is taken
+    later, at load time, from the end of the training sessions.
+
+    **Sequential mode** (``session=None``, or ``mode="sequential"``; needs
+    ``user``) is the leave-one-out protocol of the user-sequential
+    benchmarks: each user's items in ``time`` order (file order if
+    ``time=None``), items with fewer than ``min_item_support`` interactions
+    dropped; the last item of every user with at least 3 is the test target,
+    the one before the validation target.
+
+    Item and user ids may be of any type: integers stay integers, anything
+    else (strings, ``"007"``) is kept as text. Compact ids follow their sorted
+    order; ``items.tsv``/``users.tsv`` keep the mapping, models trained on the
+    folder keep it in their checkpoints, and ``recommend`` speaks the log's
+    own ids.
+
+    Args:
+        source: a ``.csv``/``.tsv``/``.parquet`` path, or a DataFrame.
+        out_dir: the folder to write (created; files in it are replaced).
+        session, item, time, user (str): column names; ``time=None`` keeps
+            file order (sequential mode only); ``user`` is optional in
+            session mode (one user per session).
+        sep (str, optional): the field separator of a text file (default: tab
+            for ``.tsv``, else the most frequent of ``, ; tab |`` in the header).
+        time_format (str, optional): a :func:`pandas.to_datetime` format;
+            default: numbers (``time_unit`` since the epoch) or ISO 8601.
+        time_unit (str): ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` for numeric
+            times. (default: ``"s"``)
+        mode (str, optional): ``"session"`` or ``"sequential"`` (default:
+            session when ``session`` is given).
+        min_item_support (int): (default: ``5``)
+        min_session_length (int): session mode. (default: ``2``)
+        test_days (float, optional): session mode. (default: ``7``)
+        test_fraction (float, optional): session mode, instead of ``test_days``.
+        duplicates (str): rows repeating the session (user), item and time of
+            an earlier row: ``"keep"`` (the reference keeps them), ``"drop"``
+            or ``"error"``. Their number is always reported. (default: ``"keep"``)
+        unsorted (str): rows of a session (user) out of time order:
+            ``"sort"`` (stable) or ``"error"``. Their number is always
+            reported. (default: ``"sort"``)
+        name (str, optional): the dataset's label (default: the folder's name).
+
+    Returns:
+        The counts of every step (also in ``meta.json``).
+
+    Raises:
+        ValueError: a missing column, an empty id, an unparseable time, a
+            duplicate or unsorted row under ``"error"``, a session with
+            several users, or nothing left after the filters; the message
+            names the file (or DataFrame), the line (or row) and the column.
+    """
+    mode = mode or ("session" if session is not None else "sequential")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
+    if unsorted not in UNSORTED:
+        raise ValueError(f"unsorted must be one of {UNSORTED}, got {unsorted!r}")
+    if time_unit not in ("s", "ms", "us", "ns"):
+        raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
+    if min_item_support < 1:
+        raise ValueError(f"min_item_support must be >= 1, got {min_item_support}")
+    if mode == "session":
+        if session is None or time is None:
+            raise ValueError("session mode needs a session column and a time column")
+        if test_fraction is not None:
+            test_days = None
+    elif user is None:
+        raise ValueError("sequential mode needs a user column (user=, --user-col)")
+    frame, label, first_line = _read(source, sep)
+    where = lambda row: _where(label, first_line, row)  # noqa: E731
+    group_col = session if mode == "session" else user
+    need = [c for c in (group_col, item, time, user) if c is not None]
+    missing = [c for c in dict.fromkeys(need) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{label}: missing column(s) {missing}; it has {list(frame.columns)} "
+            "(name them with session=/item=/time=/user=, or --session-col etc.)"
+        )
+    if frame.empty:
+        raise ValueError(f"{label}: no rows")
+    stats: dict[str, Any] = {"rows": len(frame)}
+    items, item_type = _ids(frame[item], item, where)
+    group, _ = _ids(frame[group_col], group_col, where)
+    users, user_type = _ids(frame[user], user, where) if user is not None else (None, None)
+    stamps = (
+        _times(frame[time], time, where, time_format, time_unit)
+        if time is not None
+        else pd.Series(np.zeros(len(frame)))
+    )
+    clicks = pd.DataFrame(
+        {"group": group, "item": items, "time": stamps, "row": np.arange(len(frame))}
+    )
+    if users is not None:
+        clicks["user"] = users
+
+    # duplicates: same group, item and time as an earlier row
+    dup = clicks.duplicated(["group", "item", "time"]).to_numpy() if time is not None else None
+    stats["duplicate_rows"] = int(dup.sum()) if dup is not None else 0
+    if stats["duplicate_rows"]:
+        row = int(np.flatnonzero(dup)[0])
+        if duplicates == "error":
+            raise ValueError(
+                f"{where(row)}: duplicate of an earlier row (same {group_col!r}, {item!r} "
+                f"and {time!r}); pass duplicates='drop' or 'keep' (--duplicates)"
+            )
+        log.warning(
+            "%s: %d duplicate row(s) (first: %s); %s",
+            label, stats["duplicate_rows"], where(row),
+            "dropped" if duplicates == "drop" else "kept, as the reference protocol does",
+        )  # fmt: skip
+        if duplicates == "drop":
+            clicks = clicks[~dup]
+    stats["dropped_duplicate_rows"] = stats["duplicate_rows"] if duplicates == "drop" else 0
+
+    # time order within each group
+    codes = pd.factorize(clicks["group"])[0]
+    clicks["code"] = codes
+    if time is not None:
+        previous = clicks.groupby("code")["time"].shift()
+        late = (clicks["time"] < previous).to_numpy()
+        stats["rows_out_of_time_order"] = int(late.sum())
+        if late.any():
+            row = int(clicks["row"].to_numpy()[np.flatnonzero(late)[0]])
+            if unsorted == "error":
+                raise ValueError(
+                    f"{where(row)}: column {time!r} goes back in time within its "
+                    f"{group_col} (pass unsorted='sort', --unsorted sort)"
+                )
+            log.warning(
+                "%s: %d row(s) earlier than the row before them in their %s (first: %s); "
+                "each %s is sorted by time (stable)",
+                label, stats["rows_out_of_time_order"], group_col, where(row), group_col,
+            )  # fmt: skip
+    else:
+        stats["rows_out_of_time_order"] = 0
+    clicks = clicks.sort_values(["code", "time"], kind="stable")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name or out.resolve().name,
+        "mode": mode,
+        "source": label,
+        "columns": {"session": session, "item": item, "time": time, "user": user},
+        "options": {
+            "min_item_support": min_item_support,
+            "min_session_length": min_session_length,
+            "test_days": test_days,
+            "test_fraction": test_fraction,
+            "duplicates": duplicates,
+            "unsorted": unsorted,
+            "time_format": time_format,
+            "time_unit": time_unit,
+        },
+        "item_id_type": item_type,
+        "user_id_type": user_type,
+    }
+    if mode == "session":
+        if users is not None:
+            several = clicks["user"] != clicks.groupby("code")["user"].transform("first")
+            if several.any():
+                row = int(clicks.loc[several, "row"].min())
+                raise ValueError(f"{where(row)}: column {user!r}: this session has several users")
+        clicks["date"] = clicks.groupby("code")["time"].transform("max")
+        protocol_frame = clicks.rename(columns={"code": "session"})[
+            ["session", "item", "date", *(["user"] if users is not None else [])]
+        ]
+        result = standard_protocol(
+            protocol_frame,
+            test_days=test_days,
+            test_fraction=test_fraction,
+            min_item_support=min_item_support,
+            min_session_length=min_session_length,
+        )
+        stats.update(result["stats"])
+        item_labels, new_of_old = _sorted_labels(result["item_ids"], item_type)
+        for part in ("train", "test"):
+            write_sessions(
+                out / f"{part}_sessions.txt", [new_of_old[s].tolist() for s in result[part]]
+            )
+        _write_labels(out / "items.tsv", item_labels)
+        if users is not None:
+            all_users = np.asarray(result["train_users"] + result["test_users"], dtype=object)
+            user_labels, user_code = _compact_labels(all_users, user_type)
+            n = len(result["train_users"])
+            for part, codes_ in (("train", user_code[:n]), ("test", user_code[n:])):
+                (out / f"{part}_session_users.txt").write_text("".join(f"{c}\n" for c in codes_))
+            _write_labels(out / "users.tsv", user_labels)
+            stats["users"] = len(user_labels) - 1
+        for stale in ("interactions.txt",):
+            (out / stale).unlink(missing_ok=True)
+    else:
+        count = clicks.groupby("item")["item"].transform("size")
+        rare = (count < min_item_support).to_numpy()
+        stats["dropped_rows_rare_items"] = int(rare.sum())
+        stats["dropped_items_rare"] = int(clicks.loc[rare, "item"].nunique())
+        clicks = clicks[~rare]
+        if clicks.empty:
+            raise ValueError(f"{label}: nothing is left after min_item_support={min_item_support}")
+        item_labels, item_code = _compact_labels(clicks["item"].to_numpy(dtype=object), item_type)
+        user_labels, user_code = _compact_labels(clicks["user"].to_numpy(dtype=object), user_type)
+        order = np.argsort(user_code, kind="stable")  # users in id order, each in time order
+        lines = np.char.add(
+            np.char.add(user_code[order].astype(str), " "), item_code[order].astype(str)
+        )
+        (out / "interactions.txt").write_text("\n".join(lines.tolist()) + "\n")
+        _write_labels(out / "items.tsv", item_labels)
+        _write_labels(out / "users.tsv", user_labels)
+        per_user = np.bincount(user_code)[1:]
+        stats.update(
+            interactions=len(clicks),
+            items=len(item_labels) - 1,
+            users=len(user_labels) - 1,
+            evaluated_users=int((per_user >= 3).sum()),
+        )
+        for stale in ("train_sessions.txt", "test_sessions.txt", "train_session_users.txt",
+                      "test_session_users.txt"):  # fmt: skip
+            (out / stale).unlink(missing_ok=True)
+    if mode == "session" and users is None:
+        for stale in ("train_session_users.txt", "test_session_users.txt", "users.tsv"):
+            (out / stale).unlink(missing_ok=True)
+    meta["stats"] = stats
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
+    log.info("%s -> %s: %s", label, out, stats)
+    return stats
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to meta.json")
+
+
+def _sort_key(labels: np.ndarray, kind: str) -> np.ndarray:
+    return labels.astype(np.int64) if kind == "int" else labels.astype(str)
+
+
+def _sorted_labels(first_seen: np.ndarray, kind: str) -> tuple[list, np.ndarray]:
+    """Labels in sorted order (entry 0 = padding), and the new id of every old id 1..n."""
+    order = np.argsort(_sort_key(np.asarray(first_seen, dtype=object), kind), kind="stable")
+    new_of_old = np.zeros(len(first_seen) + 1, dtype=np.int64)
+    new_of_old[order + 1] = np.arange(1, len(first_seen) + 1)
+    return [None, *np.asarray(first_seen, dtype=object)[order].tolist()], new_of_old
+
+
+def _compact_labels(values: np.ndarray, kind: str) -> tuple[list, np.ndarray]:
+    """Sorted distinct labels (entry 0 = padding) and the compact id of every value."""
+    keys = _sort_key(values, kind)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    return [None, *uniq.tolist()], inverse.astype(np.int64) + 1
+
+
+def _write_labels(path: Path, labels: list) -> None:
+    path.write_text("# id\toriginal\n" + "".join(f"{i}\t{v}\n" for i, v in enumerate(labels) if i))
+
+
+def _read_labels(path: Path, kind: str) -> list:
+    """``[None, label of 1, label of 2, ...]`` from ``items.tsv``/``users.tsv``."""
+    labels: list = [None]
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.startswith("#") or not line.strip():
+                continue
+            number, sep, value = line.rstrip("\n").partition("\t")
+            if not sep or number != str(len(labels)):
+                raise ValueError(f"{path}, line {lineno}: expected '{len(labels)}<TAB>original id'")
+            labels.append(int(value) if kind == "int" else value)
+    return labels
+
+
+def is_click_log_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder written by :func:`from_click_log`."""
+    return (Path(path) / "meta.json").is_file()
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``meta.json`` of a processed folder, checked."""
+    path = Path(folder) / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path}: not a graphrec click-log folder of version {VERSION}")
+    return meta
+
+
+def load_click_log(
+    folder: str | os.PathLike,
+    split: str = "train",
+    valid_fraction: float = 0.1,
+    weighting: str = "binary",
+    max_length: int | None = None,
+    history_length: int = 0,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> SessionDataset:
+    """A split of a folder written by :func:`from_click_log`.
+
+    Session mode: prefix-augmented sessions as for the benchmarks, the last
+    ``valid_fraction`` of the training sessions (time order) held out for
+    validation; with users, every sample has its user and the long-term
+    history (``history_length``) runs across earlier sessions of that user,
+    training sessions included for test samples. Sequential mode: the
+    leave-one-out splits (``valid_fraction > 0`` holds out the second-to-last
+    item; ``max_length`` defaults to 50 there).
+
+    The dataset's ``item_ids`` (integer ids) or ``item_labels`` (text ids) and
+    ``user_labels`` carry the log's own ids.
+    """
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be train, valid or test, got {split!r}")
+    if split == "valid" and valid_fraction == 0:
+        raise ValueError("split='valid' needs valid_fraction > 0")
+    split_sessions(1, valid_fraction)  # validates it
+    sequential = meta["mode"] == "sequential"
+    if sequential and max_length is None:
+        max_length = 50
+    item_labels = _read_labels(folder / "items.tsv", meta["item_id_type"])
+    user_file = folder / "users.tsv"
+    user_labels = _read_labels(user_file, meta["user_id_type"]) if user_file.is_file() else None
+    sources = (
+        ["interactions.txt"]
+        if sequential
+        else ["train_sessions.txt", "test_sessions.txt"]
+        + (["train_session_users.txt", "test_session_users.txt"] if user_labels else [])
+    )
+    checksums = {s: sha256(folder / s) for s in (*sources, "items.tsv")}
+    tag = f"{split}-v{valid_fraction:g}-{weighting}-len{max_length}-hist{history_length}"
+    cache_file = (Path(cache_dir) if cache_dir else folder / "processed") / f"{tag}.pt"
+    dataset = read_cache(cache_file, checksums) if cache else None
+    if dataset is None:
+        build = _build_sequential if sequential else _build_sessions
+        num_users = 0 if user_labels is None else len(user_labels) - 1
+        dataset = build(
+            folder, split, valid_fraction, weighting, max_length, history_length,
+            num_items=len(item_labels) - 1, num_users=num_users, name=f"{meta['name']}/{split}",
+        )  # fmt: skip
+        if cache:
+            write_cache(cache_file, checksums, dataset)
+    _attach_labels(dataset, item_labels, meta["item_id_type"], user_labels)
+    return dataset
+
+
+def _attach_labels(dataset: SessionDataset, item_labels: list, kind: str, user_labels) -> None:
+    if kind == "int":
+        dataset.item_ids = torch.tensor([0, *item_labels[1:]], dtype=torch.long)
+        dataset.item_labels = None
+    else:
+        dataset.item_labels = item_labels
+    dataset.user_labels = user_labels
+
+
+def _read_users(path: Path, count: int, num_users: int) -> torch.Tensor:
+    values = path.read_text().split()
+    if len(values) != count or not all(v.isdigit() for v in values):
+        raise ValueError(f"{path}: expected {count} user ids, one per session")
+    users = torch.tensor([int(v) for v in values], dtype=torch.long)
+    if count and (int(users.min()) < 1 or int(users.max()) > num_users):
+        raise ValueError(f"{path}: user ids must lie in 1..{num_users}")
+    return users
+
+
+def _build_sessions(
+    folder, split, valid_fraction, weighting, max_length, history_length, *, num_items, num_users,
+    name,
+) -> SessionDataset:  # fmt: skip
+    train_items, train_ptr = read_sessions(folder / "train_sessions.txt")
+    test_items, test_ptr = read_sessions(folder / "test_sessions.txt")
+    for items, file in ((train_items, "train"), (test_items, "test")):
+        if items.numel() and int(items.max()) > num_items:
+            raise ValueError(f"{folder / (file + '_sessions.txt')}: item id above {num_items}")
+    num_train = train_ptr.numel() - 1
+    # one log, training sessions then test sessions (time order): a test sample's
+    # user history reaches back into training
+    items = torch.cat([train_items, test_items])
+    ptr = torch.cat([train_ptr, test_ptr[1:] + train_ptr[-1]])
+    session_user = None
+    if num_users:
+        session_user = torch.cat(
+            [
+                _read_users(folder / "train_session_users.txt", num_train, num_users),
+                _read_users(folder / "test_session_users.txt", test_ptr.numel() - 1, num_users),
+            ]
+        )
+    if split == "test":
+        chosen = torch.arange(num_train, ptr.numel() - 1)
+    else:
+        train_idx, valid_idx = split_sessions(num_train, valid_fraction)
+        chosen = train_idx if split == "train" else valid_idx
+    lengths = ptr.diff()[chosen]
+    chosen_ptr = _ptr(lengths)
+    chosen_items = items[_positions(ptr[:-1][chosen], lengths)]
+    _, prefix_length, _, local = prefix_augment(chosen_items, chosen_ptr)
+    dataset = SessionDataset.from_prefixes(
+        items,
+        ptr,
+        chosen[local],
+        prefix_length,
+        num_items,
+        weighting=weighting,
+        max_length=max_length,
+        session_user=session_user,
+        history_length=history_length,
+        sessions=(chosen_items, chosen_ptr),
+        num_users=num_users or None,
+        name=name,
+    )
+    dataset.sample_session = local  # each sample's session among the split's own
+    dataset.target_position = prefix_length
+    return dataset
+
+
+def _build_sequential(
+    folder, split, valid_fraction, weighting, max_length, history_length, *, num_items, num_users,
+    name,
+) -> SessionDataset:  # fmt: skip
+    user, item = read_interactions(folder / "interactions.txt")
+    if int(item.max()) > num_items or int(user.max()) > num_users:
+        raise ValueError(f"{folder / 'interactions.txt'}: ids beyond items.tsv / users.tsv")
+    if bool((user.diff() < 0).any()):
+        raise ValueError(f"{folder / 'interactions.txt'}: users must come in id order")
+    ptr = _ptr(torch.bincount(user, minlength=num_users + 1)[1:])
+    sample_sequence, prefix_length, train_length = leave_one_out(ptr, split, valid_fraction > 0)
+    train_items = item[_positions(ptr[:-1], train_length)]
+    return SessionDataset.from_prefixes(
+        item,
+        ptr,
+        sample_sequence,
+        prefix_length,
+        num_items,
+        weighting=weighting,
+        max_length=max_length,
+        session_user=torch.arange(1, num_users + 1),
+        history_length=history_length,
+        sessions=(train_items, _ptr(train_length)) if split == "train" else None,
+        num_users=num_users,
+        name=name,
+    )
