@@ -1,4 +1,4 @@
-"""The ``graphrec`` command line: demo, train, evaluate, recommend, preprocess."""
+"""The ``graphrec`` command line: demo, train, evaluate, recommend, preprocess, benchmark, plot."""
 
 from __future__ import annotations
 
@@ -13,12 +13,20 @@ import torch
 
 from graphrec.datasets import (
     DATASETS,
-    SEQUENTIAL,
+    dataset_label,
+    from_click_log,
+    is_sequential,
     load_dataset,
     preprocess_diginetica,
     preprocess_yoochoose,
 )
-from graphrec.evaluation import FaissRetriever, evaluate, evaluate_multi_target, format_table
+from graphrec.evaluation import (
+    FaissRetriever,
+    evaluate,
+    evaluate_multi_target,
+    evaluate_session_rec,
+    format_table,
+)
 from graphrec.models import (
     MODELS,
     TRAINING_DEFAULTS,
@@ -52,7 +60,7 @@ def _negatives(args: argparse.Namespace, dataset: str) -> int | None:
     if args.negatives is not None:
         return args.negatives or None
     monitor = getattr(args, "monitor", None) or ""
-    return 100 if dataset in SEQUENTIAL or monitor.endswith(" neg.)") else None
+    return 100 if is_sequential(dataset) or monitor.endswith(" neg.)") else None
 
 
 def _eval_negatives(args: argparse.Namespace, dataset: str, model) -> int | None:
@@ -208,14 +216,16 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
     test = load_dataset(args.dataset, "test", **kwargs)
     print(
-        f"{args.dataset}: {len(train)} train / {len(valid) if valid else 0} valid / "
+        f"{dataset_label(args.dataset)}: {len(train)} train / {len(valid) if valid else 0} valid / "
         f"{len(test)} test samples, {train.num_items} items"
     )
     retriever = _load_retriever(args, train)
     model = _new_model(args, train, retriever)
     negatives = _eval_negatives(args, args.dataset, model)
     print(model)
-    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.dataset}")
+    label = dataset_label(args.dataset)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{label}")
+    args.resume_hint = _resume_command(run_dir)
     info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
     start = time.perf_counter()
     result = _fit(args, model, train, valid, run_dir, args.epochs, info, retriever)
@@ -317,6 +327,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         mt = evaluate_multi_target(model, data, ks=ks)
         print("\nmulti-target (first 80% of each session -> the rest):")
         print(format_table({title: mt}))
+    if args.session_rec:
+        sr = evaluate_session_rec(model, data, ks=ks)
+        print(
+            "\nsession-rec protocol (every position; HR/MRR: the next click; "
+            "P/R/MAP/NDCG: the rest of the session):"
+        )
+        print(format_table({title: sr}))
 
 
 def _evaluate_pipeline(args: argparse.Namespace) -> None:
@@ -335,29 +352,49 @@ def _evaluate_pipeline(args: argparse.Namespace) -> None:
     print(format_table(table))
 
 
-def _id_lists(flag: str, texts: list[str]) -> list[list[int]]:
+def _id_lists(flag: str, texts: list[str], as_text: bool) -> list[list]:
+    """Ids from ``--session "12 7 33"`` (spaces or commas): integers, or the
+    log's own text ids when the model keeps them."""
     out = []
     for text in texts:
+        tokens = text.replace(",", " ").split()
+        if as_text:
+            out.append(tokens)
+            continue
         try:
-            out.append([int(t) for t in text.replace(",", " ").split()])
+            out.append([int(t) for t in tokens])
         except ValueError:
             raise ValueError(f"{flag} {text!r}: item ids must be integers") from None
     return out
 
 
+def _users(model, texts: list[str] | None) -> list | None:
+    if texts is None:
+        return None
+    labels = model.user_labels
+    if labels is not None and any(isinstance(v, str) for v in labels[1:]):
+        return texts
+    try:
+        return [int(t) for t in texts]
+    except ValueError:
+        raise ValueError(f"--user {texts}: user ids must be integers") from None
+
+
 def cmd_recommend(args: argparse.Namespace) -> None:
     model = load_model(args.checkpoint)
-    sessions = _id_lists("--session", args.session)
-    histories = None if args.history is None else _id_lists("--history", args.history)
+    as_text = model.item_labels is not None
+    sessions = _id_lists("--session", args.session, as_text)
+    histories = None if args.history is None else _id_lists("--history", args.history, as_text)
     items, scores = model.recommend(
         sessions,
         k=args.k,
         exclude_seen=args.exclude_seen,
         return_scores=True,
-        users=args.user,
+        users=_users(model, args.user),
         histories=histories,
     )
-    for session, row, row_scores in zip(sessions, items.tolist(), scores.tolist(), strict=True):
+    rows = items if isinstance(items, list) else items.tolist()
+    for session, row, row_scores in zip(sessions, rows, scores.tolist(), strict=True):
         if args.json:
             print(json.dumps({"session": session, "items": row, "scores": row_scores}))
         else:
@@ -365,11 +402,93 @@ def cmd_recommend(args: argparse.Namespace) -> None:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
+    if args.source == "clicks":
+        stats = from_click_log(
+            args.raw,
+            args.out,
+            session=None if args.session_col in ("", "none") else args.session_col,
+            item=args.item_col,
+            time=None if args.time_col in ("", "none") else args.time_col,
+            user=args.user_col,
+            sep=args.sep,
+            time_format=args.time_format,
+            time_unit=args.time_unit,
+            mode=args.mode,
+            min_item_support=args.min_item_support,
+            min_session_length=args.min_session_length,
+            test_days=args.test_days,
+            test_fraction=args.test_fraction,
+            duplicates=args.duplicates,
+            unsorted=args.unsorted,
+        )
+        print(json.dumps(stats, indent=2))
+        print(f"\nwritten to {args.out}/; train with: graphrec train --dataset {args.out}")
+        return
+    if args.out is None:
+        args.out = "datasets"
     if args.source == "diginetica":
         stats = preprocess_diginetica(args.raw, args.out)
     else:
         stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions))
     print(json.dumps(stats, indent=2))
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from graphrec.benchmark import results_markdown, run_benchmark
+
+    result = run_benchmark(
+        [m.strip() for m in args.models.split(",") if m.strip()],
+        args.dataset,
+        seeds=[int(s) for s in args.seeds.split(",") if s.strip()],
+        out_dir=args.out,
+        root=args.root,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        patience=args.patience,
+        max_length=args.max_length,
+        history_length=args.history_length,
+        cache=not args.no_cache,
+        device=args.device,
+        progress=not args.no_progress,
+        train=not args.report,
+        negatives=args.negatives,
+    )
+    print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
+    print(results_markdown(result))
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from graphrec import plot
+
+    if (args.run_dir is None) == (args.embeddings is None):
+        raise ValueError("pass a RUN_DIR, or --embeddings CKPT")
+    if args.run_dir is not None:
+        written = plot.plot_run(args.run_dir, out=args.out, metrics=args.metrics)
+    else:
+        written = plot.plot_embeddings(
+            args.embeddings,
+            out=args.out,
+            color=args.color,
+            sample=args.sample,
+            dataset=args.dataset,
+            root=args.root,
+            seed=args.seed,
+        )
+    print(f"wrote {written}")
+
+
+_DATASET_HELP = (
+    f"one of {', '.join(DATASETS)}, or the path of a folder written by "
+    "`graphrec preprocess clicks` (or holding train_sessions.txt and test_sessions.txt)"
+)
+
+
+def _resume_command(run_dir: Path) -> str:
+    """The command line that continues an interrupted run."""
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    if not argv:
+        return f"graphrec train ... --run-dir {run_dir} --resume"
+    return "graphrec " + " ".join(argv) + " --resume"
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -384,7 +503,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a constructor argument of the model, e.g. variant=code (repeatable)",
     )
-    p.add_argument("--dataset", default="diginetica", choices=DATASETS)
+    p.add_argument("--dataset", default="diginetica", help=_DATASET_HELP)
     p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")
     p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's")
@@ -476,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank the full catalogue with a ranker (DIN/DIEN; costly: one pass per item)",
     )
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
-    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the training one")
+    p.add_argument("--dataset", default=None, help="default: the training one; " + _DATASET_HELP)
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--root", default=None)
     p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
@@ -485,6 +604,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
     p.add_argument("--baselines", action="store_true", help="also evaluate POP and S-POP")
     p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
+    p.add_argument(
+        "--session-rec",
+        action="store_true",
+        help="also the session-rec protocol (P@K, R@K, MAP@K, NDCG@K of the rest of the session)",
+    )
     p.add_argument(
         "--negatives", type=int, default=None, help="metrics over N sampled negatives too"
     )
@@ -507,13 +631,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser(
-        "preprocess", parents=[common], help="raw click log -> standard session files"
+        "preprocess",
+        parents=[common],
+        help="a raw log (Diginetica, YooChoose, or your own clicks) -> a dataset folder",
     )
-    p.add_argument("source", choices=["diginetica", "yoochoose"])
-    p.add_argument("raw", help="train-item-views.csv or yoochoose-clicks.dat")
-    p.add_argument("--out", default="datasets", help="data root to write into")
+    p.add_argument("source", choices=["diginetica", "yoochoose", "clicks"])
+    p.add_argument(
+        "raw", help="train-item-views.csv, yoochoose-clicks.dat, or your CSV/TSV/Parquet log"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="diginetica/yoochoose: the data root to write into (default: datasets); "
+        "clicks: the dataset folder to write (required)",
+    )
     p.add_argument("--fractions", type=int, nargs="+", default=[64, 4], help="YooChoose 1/N")
+    g = p.add_argument_group("clicks (your own log; defaults: the SR-GNN reference protocol)")
+    g.add_argument("--session-col", default="session_id", help="'none' for sequential mode")
+    g.add_argument("--item-col", default="item_id")
+    g.add_argument("--time-col", default="timestamp", help="'none' keeps file order (sequential)")
+    g.add_argument("--user-col", default=None, help="needed in sequential mode")
+    g.add_argument("--sep", default=None, help="field separator (default: guessed)")
+    g.add_argument("--time-format", default=None, help="e.g. %%Y-%%m-%%d (default: number/ISO)")
+    g.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"])
+    g.add_argument("--mode", default=None, choices=["session", "sequential"])
+    g.add_argument("--min-item-support", type=int, default=5)
+    g.add_argument("--min-session-length", type=int, default=2)
+    g.add_argument("--test-days", type=float, default=7, help="test = the last N days")
+    g.add_argument("--test-fraction", type=float, default=None, help="or the latest share")
+    g.add_argument("--duplicates", default="keep", choices=["keep", "drop", "error"])
+    g.add_argument("--unsorted", default="sort", choices=["sort", "error"])
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser(
+        "benchmark",
+        parents=[common],
+        help="train several models over seeds; one comparison table (Markdown, CSV, JSON)",
+    )
+    p.add_argument("--models", default="srgnn,stamp,attrec,sdm,din,dien", help="comma separated")
+    p.add_argument("--dataset", default="diginetica", help=_DATASET_HELP)
+    p.add_argument("--seeds", default="0,1,2", help="comma separated")
+    p.add_argument("--out", default=None, help="default: benchmarks/results/<dataset>")
+    p.add_argument("--root", default=None)
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--epochs", type=int, default=None, help="default: each model's")
+    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--history-length", type=int, default=0)
+    p.add_argument("--negatives", type=int, default=100, help="sampled test negatives (AUC)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--report", action="store_true", help="train nothing: tables from the runs already done"
+    )
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "plot",
+        parents=[common],
+        help="training curves of a run, or a t-SNE map of a checkpoint's item embeddings",
+    )
+    p.add_argument("run_dir", nargs="?", default=None, help="a run directory (metrics.jsonl)")
+    p.add_argument("--embeddings", default=None, metavar="CKPT", help="a checkpoint to map")
+    p.add_argument("--out", default=None, help="the figure (.png or .svg; default: beside)")
+    p.add_argument("--metrics", nargs="+", default=None, help="validation metrics to draw")
+    p.add_argument("--color", default="popularity", choices=["popularity", "category"])
+    p.add_argument("--sample", type=int, default=2000, help="items on the t-SNE map")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default=None, help="default: the checkpoint's")
+    p.add_argument("--root", default=None)
+    p.set_defaults(func=cmd_plot)
     return parser
 
 
@@ -525,9 +713,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (OSError, ValueError) as e:  # missing or unwritable files, bad input
+    except (OSError, ValueError, ImportError) as e:  # files, bad input, a missing extra
         print(f"graphrec {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = getattr(args, "resume_hint", None)
+        print(f"\ngraphrec {args.command}: interrupted", file=sys.stderr)
+        if hint:
+            print(f"progress saved; continue with:\n  {hint}", file=sys.stderr)
+        return 130
     return 0
 
 

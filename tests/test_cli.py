@@ -28,10 +28,10 @@ def test_train_writes_run(run_dir, capsys):
 def test_evaluate(run_dir, capsys):
     code = main(
         ["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--ks", "10", "--faiss", "hnsw",
-         "--baselines", "--multi-target"]
+         "--baselines", "--multi-target", "--session-rec"]
     )  # fmt: skip
     out = capsys.readouterr().out
-    assert code == 0
+    assert code == 0 and "session-rec protocol" in out and "MAP@10" in out
     assert "HR@10" in out and "via faiss hnsw" in out and "S-POP" in out and "Recall@10" in out
     assert "recall@10 of the exact top-10" in out
 
@@ -203,3 +203,85 @@ def test_rankers_and_the_two_stage_pipeline(run_dir, tmp_path, capsys):
     code = main(["train", "--model", "srgnn", "--dataset", "synthetic", "--retriever", retriever,
                  "--run-dir", str(tmp_path / "x")])  # fmt: skip
     assert code == 2 and "not a ranker" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def click_log(tmp_path_factory):
+    """A small log of one's own, with text item ids, preprocessed by the CLI."""
+    tmp = tmp_path_factory.mktemp("clicks")
+    lines, t = ["session,product,when"], 0
+    for s in range(400):
+        for j in range(4):
+            lines.append(f"visit-{s},sku-{(s + j) % 12},{t}")
+            t += 60
+    (tmp / "clicks.csv").write_text("\n".join(lines) + "\n")
+    code = main(["preprocess", "clicks", str(tmp / "clicks.csv"), "--session-col", "session",
+                 "--item-col", "product", "--time-col", "when", "--test-fraction", "0.2",
+                 "--out", str(tmp / "shop")])  # fmt: skip
+    assert code == 0
+    return tmp / "shop"
+
+
+def test_own_click_log_train_and_recommend(click_log, tmp_path, capsys):
+    capsys.readouterr()
+    code = main(["train", "--dataset", str(click_log), "--epochs", "1", "--hidden", "8",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("shop: ") and "S-POP" in out
+    code = main(["recommend", "--checkpoint", str(tmp_path / "run" / "best.pt"),
+                 "--session", "sku-3 sku-4", "-k", "2", "--json", "--exclude-seen"])  # fmt: skip
+    row = json.loads(capsys.readouterr().out)
+    assert code == 0 and row["session"] == ["sku-3", "sku-4"]
+    assert len(row["items"]) == 2 and all(i.startswith("sku-") for i in row["items"])
+    assert not {"sku-3", "sku-4"} & set(row["items"])
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "run" / "best.pt")])
+    assert code == 0 and "shop / test" in capsys.readouterr().out
+    code = main(["recommend", "--checkpoint", str(tmp_path / "run" / "best.pt"),
+                 "--session", "sku-99", "-k", "2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "graphrec recommend: error: session 0: item id 'sku-99'" in err
+
+
+def test_unknown_dataset_path_is_named(tmp_path, capsys):
+    assert main(["train", "--dataset", str(tmp_path / "nowhere")]) == 2
+    assert "neither one of" in capsys.readouterr().err
+
+
+def test_benchmark_table_over_seeds(click_log, tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--models", "srgnn,din", "--dataset", str(click_log), "--seeds", "0,1",
+            "--epochs", "1", "--max-steps", "3", "--out", str(out), "--no-progress",
+            "--negatives", "5"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert set(result["runs"]) == {"srgnn", "din", "S-POP", "POP"}
+    hr = [r["metrics"]["HR@20"] for r in result["runs"]["srgnn"]]
+    stat = result["summary"]["srgnn"]["metrics"]["HR@20"]
+    assert stat["mean"] == pytest.approx(sum(hr) / 2)
+    assert stat["std"] == pytest.approx(abs(hr[0] - hr[1]) / 2**0.5)
+    assert "HR@20" not in result["summary"]["din"]["metrics"]  # a ranker: sampled metrics only
+    md = (out / "results.md").read_text()
+    assert "| srgnn | 2 |" in md and f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}" in md
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[:2] == ["model", "runs"] and "HR@20_mean" in header
+    # a second call reads the runs back instead of training again
+    (out / "srgnn-s0" / "result.json").write_text(
+        json.dumps({**result["runs"]["srgnn"][0], "metrics": {"HR@20": 0.5}})
+    )
+    assert main([*args, "--report"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["runs"]["srgnn"][0]["metrics"] == {"HR@20": 0.5}
+
+
+def test_interrupt_exits_cleanly_with_the_resume_command(click_log, tmp_path, capsys, monkeypatch):
+    from graphrec.training import Trainer
+
+    def interrupted(self, resume=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupted)
+    code = main(["train", "--dataset", str(click_log), "--epochs", "1", "--hidden", "4",
+                 "--run-dir", str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err
+    assert "graphrec train: interrupted" in err and "--resume" in err

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from graphrec.benchmark import results_csv, results_markdown, run_benchmark, summarise
+
+
+def record(seed, hr, seconds):
+    return {"seed": seed, "metrics": {"HR@20": hr}, "best_epoch": 2, "epochs_run": 3,
+            "train_seconds": seconds, "samples_per_s": 100.0 * seed + 50}  # fmt: skip
+
+
+def test_summary_is_mean_and_sample_std():
+    s = summarise([record(0, 0.2, 10.0), record(1, 0.4, 30.0), record(2, 0.3, 20.0)])
+    assert s["runs"] == 3
+    assert s["metrics"]["HR@20"]["mean"] == pytest.approx(0.3)
+    assert s["metrics"]["HR@20"]["std"] == pytest.approx(0.1)  # sample std (n - 1)
+    assert s["train_seconds"] == {"mean": pytest.approx(20.0), "std": pytest.approx(10.0)}
+    one = summarise([record(0, 0.2, 10.0)])
+    assert one["metrics"]["HR@20"]["std"] is None
+
+
+def test_tables():
+    result = {
+        "columns": ["HR@20", "AUC (100 neg.)"],
+        "summary": {
+            "srgnn": summarise([record(0, 0.2, 10.0), record(1, 0.4, 30.0)]),
+            "din": {"runs": 1, "metrics": {"AUC (100 neg.)": {"mean": 0.8, "std": None}},
+                    "best_epoch": {"mean": 1.0, "std": None},
+                    "epochs_run": {"mean": 1.0, "std": None},
+                    "train_seconds": {"mean": 5.0, "std": None},
+                    "samples_per_s": {"mean": 7.0, "std": None}},
+            "POP": {"runs": 1, "metrics": {"HR@20": {"mean": 0.05, "std": None}}},
+        },
+    }  # fmt: skip
+    md = results_markdown(result).splitlines()
+    assert md[0].startswith("| model | seeds | HR@20 | AUC (100 neg.) |")
+    assert md[2].startswith("| srgnn | 2 | 30.00 ± 14.14 | – | 2.0 / 3.0 | 20 ± 14 |")
+    assert md[3].startswith("| din | 1 | – | 80.00 | 1.0 / 1.0 | 5 | 7 |")
+    assert md[4] == "| POP | – | 5.00 | – | – | – | – |"
+    rows = results_csv(result).splitlines()
+    assert rows[0].split(",")[:4] == ["model", "runs", "HR@20_mean", "HR@20_std"]
+    assert rows[3].startswith("POP,1,0.05,,")
+
+
+def test_report_only_reads_finished_runs(tmp_path, capsys):
+    out = tmp_path / "bench"
+    (out / "srgnn-s0").mkdir(parents=True)
+    (out / "srgnn-s0" / "result.json").write_text(json.dumps(record(0, 0.25, 3.0)))
+    result = run_benchmark(["srgnn", "stamp"], "synthetic", seeds=[0, 1], out_dir=out,
+                           train=False, negatives=5)  # fmt: skip
+    assert [r["seed"] for r in result["runs"]["srgnn"]] == [0]
+    assert "stamp" not in result["summary"]
+    assert "stamp seed 1: not run yet" in capsys.readouterr().out
+    assert (out / "results.md").is_file() and (out / "results.csv").is_file()
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model"):
+        run_benchmark(["gru4rec"], "synthetic")
