@@ -81,7 +81,7 @@ def main() -> None:
     print(format_table(table))
     # 4. recommend in the shop's own ids, from the saved checkpoint
     model = load_model(out / "run" / "best.pt")
-    print(model.recommend([["sku-00017", "sku-00003"]], k=5, exclude_seen=True))
+    print(model.recommend([["sku-00072", "sku-01033"]], k=5, exclude_seen=True))
 
 
 if __name__ == "__main__":

@@ -108,8 +108,11 @@ def run_benchmark(
             each model's own, 30 unless its registry entry says otherwise).
         max_steps (int, optional): cap the steps of every epoch (a smoke run).
         patience (int): early stopping on validation. (default: ``10``)
-        max_length, history_length: data options; on user-sequential data,
-            left unset, SDM reads a 10-click window and a 50-item history.
+        max_length (int, optional): the short-term window of every model
+            (default: whole prefixes; on user-sequential data, SDM reads 10
+            clicks and every other model 50).
+        history_length (int): the long-term history (default: none; on
+            user-sequential data, 50 items for SDM).
         cache (bool): cache processed graphs (benchmarks). (default: ``True``)
         device (str, optional): e.g. ``"cuda"``.
         progress (bool): show progress bars. (default: ``False``)
@@ -306,7 +309,8 @@ def results_markdown(result: dict[str, Any]) -> str:
     head = ["model", "seeds", *columns, "epochs (best/run)", "train time (s)", "samples/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in result["summary"].items():
-        cells = [name, str(s["runs"]) if name not in ("POP", "S-POP") else "–"]
+        shown = MODELS[name].__name__ if name in MODELS else name  # SRGNN, AttRec, ...
+        cells = [shown, str(s["runs"]) if name not in ("POP", "S-POP") else "–"]
         cells += [_cell(s["metrics"].get(c)) for c in columns]
         if "best_epoch" in s:
             cells.append(f"{s['best_epoch']['mean']:.1f} / {s['epochs_run']['mean']:.1f}")

@@ -110,6 +110,9 @@ def plot_run(
     ax.plot(epochs, [r["loss"] for r in records], marker="o", color="tab:blue")
     ax.set(xlabel="epoch", ylabel="training loss", title="training loss")
     ax.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     best = records[-1].get("best_epoch")
     if metrics:
         ax = axes[0][1]
@@ -118,6 +121,7 @@ def plot_run(
         if best is not None:
             ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"selected ({best})")
         ax.set(xlabel="epoch", ylabel="validation (%)", title="validation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(Path(run_dir).resolve().name, fontsize=10)
@@ -178,8 +182,10 @@ def plot_embeddings(
         out: the figure (default: ``<checkpoint's folder>/embeddings.png``).
         color (str): ``"popularity"`` or ``"category"``.
         sample (int): items on the map. (default: ``2000``)
-        dataset, root: where the colours come from (default: the
-            checkpoint's dataset and the default data root).
+        dataset (str, optional): where the colours come from (default: the
+            checkpoint's dataset).
+        root (str, optional): its data root (default: ``$GRAPHREC_DATA``,
+            else ``./datasets``).
         seed (int): the sample and t-SNE seed. (default: ``0``)
 
     Returns:

@@ -35,8 +35,8 @@ def test_tables():
     }  # fmt: skip
     md = results_markdown(result).splitlines()
     assert md[0].startswith("| model | seeds | HR@20 | AUC (100 neg.) |")
-    assert md[2].startswith("| srgnn | 2 | 30.00 ± 14.14 | – | 2.0 / 3.0 | 20 ± 14 |")
-    assert md[3].startswith("| din | 1 | – | 80.00 | 1.0 / 1.0 | 5 | 7 |")
+    assert md[2].startswith("| SRGNN | 2 | 30.00 ± 14.14 | – | 2.0 / 3.0 | 20 ± 14 |")
+    assert md[3].startswith("| DIN | 1 | – | 80.00 | 1.0 / 1.0 | 5 | 7 |")
     assert md[4] == "| POP | – | 5.00 | – | – | – | – |"
     rows = results_csv(result).splitlines()
     assert rows[0].split(",")[:4] == ["model", "runs", "HR@20_mean", "HR@20_std"]

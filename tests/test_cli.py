@@ -261,7 +261,7 @@ def test_benchmark_table_over_seeds(click_log, tmp_path, capsys):
     assert stat["std"] == pytest.approx(abs(hr[0] - hr[1]) / 2**0.5)
     assert "HR@20" not in result["summary"]["din"]["metrics"]  # a ranker: sampled metrics only
     md = (out / "results.md").read_text()
-    assert "| srgnn | 2 |" in md and f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}" in md
+    assert "| SRGNN | 2 |" in md and f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}" in md
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["model", "runs"] and "HR@20_mean" in header
     # a second call reads the runs back instead of training again

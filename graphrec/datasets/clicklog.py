@@ -183,9 +183,12 @@ def from_click_log(
     Args:
         source: a ``.csv``/``.tsv``/``.parquet`` path, or a DataFrame.
         out_dir: the folder to write (created; files in it are replaced).
-        session, item, time, user (str): column names; ``time=None`` keeps
-            file order (sequential mode only); ``user`` is optional in
-            session mode (one user per session).
+        session (str, optional): the session column (``None``: sequential mode).
+        item (str): the item column.
+        time (str, optional): the time column; ``None`` keeps file order
+            (sequential mode only).
+        user (str, optional): the user column; needed in sequential mode,
+            optional in session mode (one user per session).
         sep (str, optional): the field separator of a text file (default: tab
             for ``.tsv``, else the most frequent of ``, ; tab |`` in the header).
         time_format (str, optional): a :func:`pandas.to_datetime` format;
