@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,12 @@ from graphrec.datasets import (
     load_dataset,
     preprocess_diginetica,
     preprocess_yoochoose,
+)
+from graphrec.distributed import (
+    init_distributed,
+    is_distributed,
+    is_main_process,
+    launched_by_torchrun,
 )
 from graphrec.evaluation import (
     FaissRetriever,
@@ -72,9 +79,10 @@ def _eval_negatives(args: argparse.Namespace, dataset: str, model) -> int | None
 
 def _baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
     counts = train.item_counts()
+    shared = {"ks": ks, "negatives": negatives, "distributed": is_distributed()}
     return {
-        "S-POP": evaluate(SessionPopularity(counts), test, ks=ks, negatives=negatives),
-        "POP": evaluate(Popularity(counts), test, ks=ks, negatives=negatives),
+        "S-POP": evaluate(SessionPopularity(counts), test, **shared),
+        "POP": evaluate(Popularity(counts), test, **shared),
     }
 
 
@@ -147,7 +155,9 @@ def _test(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> d
     """Test metrics; a ranker ranks the full catalogue only with --full-ranking
     (or ``--negatives 0``)."""
     full = model.cheap_full_ranking or args.full_ranking or negatives is None
-    return evaluate(model, data, ks=ks, negatives=negatives, full_ranking=full)
+    return evaluate(
+        model, data, ks=ks, negatives=negatives, full_ranking=full, distributed=is_distributed()
+    )
 
 
 def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
@@ -155,7 +165,9 @@ def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
     and the two-stage pipeline: the ranker's scores alone, and fused with the
     retriever's (``TwoStage(fusion="product")``)."""
     k = args.k
-    first = evaluate(retriever, data, ks=(*ks, k), negatives=negatives)
+    first = evaluate(
+        retriever, data, ks=(*ks, k), negatives=negatives, distributed=is_distributed()
+    )
     recall = first[f"HR@{k}"]
     if k not in ks:  # keep the table's cut-offs; recall@k gets its own column
         first = {m: v for m, v in first.items() if m.split(" (")[0].split("@")[-1] != str(k)}
@@ -165,7 +177,7 @@ def _pipeline(args, retriever, ranker, data, negatives, ks=(5, 10, 20)) -> dict:
     for fusion in ("none", "product"):
         pipeline = TwoStage(retriever, ranker, k=k, fusion=fusion)
         start = time.perf_counter()
-        result = evaluate(pipeline, data, ks=ks, negatives=negatives)
+        result = evaluate(pipeline, data, ks=ks, negatives=negatives, distributed=is_distributed())
         seconds = time.perf_counter() - start
         print(f"two-stage evaluation ({fusion}) of {len(data)} samples in {seconds:.1f} s")
         name = f"{r} -> {m} (k={k})" if fusion == "none" else f"{r} x {m} (k={k}, product)"
@@ -210,6 +222,14 @@ def _fit(
 
 
 def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    if getattr(args, "distributed", False) or launched_by_torchrun():
+        if not init_distributed(args.device):
+            raise ValueError(
+                "--distributed: launch with torchrun, e.g. "
+                "torchrun --nproc-per-node 2 --no-python graphrec train ... --distributed"
+            )
+        if not is_main_process():  # rank 0 prints and writes; the others compute
+            sys.stdout = open(os.devnull, "w")
     _resolve_training(args)
     kwargs = _data_kwargs(args)
     train = load_dataset(args.dataset, "train", **kwargs)
@@ -246,7 +266,8 @@ def _train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     if retriever is not None:
         table.update(_pipeline(args, retriever, model, test, negatives))
     table.update(_baselines(train, test, (5, 10, 20), negatives))
-    (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
+    if is_main_process():
+        (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
     print(f"\ntest split, {len(test)} samples (%):")
     print(format_table(table))
     print(f"\ncheckpoints and logs in {run_dir}/")
@@ -537,6 +558,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the processes torchrun starts (gloo on CPU, nccl on GPU; "
+        "automatic under torchrun); --batch-size stays the global batch",
+    )
     p.add_argument(
         "--retriever",
         default=None,

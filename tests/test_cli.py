@@ -285,3 +285,9 @@ def test_interrupt_exits_cleanly_with_the_resume_command(click_log, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 130 and "Traceback" not in err
     assert "graphrec train: interrupted" in err and "--resume" in err
+
+
+def test_distributed_without_torchrun_says_how_to_launch(click_log, tmp_path, capsys):
+    code = main(["train", "--dataset", str(click_log), "--distributed", "--epochs", "1",
+                 "--run-dir", str(tmp_path / "run")])  # fmt: skip
+    assert code == 2 and "launch with torchrun" in capsys.readouterr().err

@@ -491,10 +491,20 @@ class SessionLoader:
         shuffle (bool): draw a new permutation every epoch. (default: ``False``)
         seed (int): seed of the permutation generator. (default: ``0``)
         drop_last (bool): drop a last incomplete batch. (default: ``False``)
+        num_replicas (int): data-parallel processes sharing each batch.
+            (default: ``1``)
+        rank (int): this process's rank among them. (default: ``0``)
 
     The permutation of epoch ``e`` depends only on ``seed`` and ``e``
     (:meth:`set_epoch`), and :meth:`iter_from` starts mid-epoch, so training
     resumed from a checkpoint sees exactly the batches it would have seen.
+
+    With ``num_replicas > 1``, ``batch_size`` stays the *global* batch: every
+    process draws the same permutation and takes its contiguous slice of each
+    batch (sizes differ by at most one), so the processes together consume
+    exactly the batches of one process (:attr:`last_global_size` tells how
+    many samples the current global batch holds). A last batch smaller than
+    ``num_replicas`` is dropped: it would leave a process without samples.
     """
 
     def __init__(
@@ -504,15 +514,26 @@ class SessionLoader:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must lie in 0..{num_replicas - 1}, got {rank}")
+        if batch_size < num_replicas:
+            raise ValueError(
+                f"batch_size {batch_size} is smaller than the {num_replicas} processes sharing it"
+            )
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
+        self.last_global_size = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -525,13 +546,18 @@ class SessionLoader:
         return torch.randperm(n, generator=gen)
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        # a last batch too small to give every process a sample is dropped
+        return full + int(rest > 0 and not self.drop_last and rest >= self.num_replicas)
 
     def iter_from(self, start_batch: int = 0):
         order = self.order()
         for b in range(start_batch, len(self)):
-            yield self.dataset.batch(order[b * self.batch_size : (b + 1) * self.batch_size])
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            self.last_global_size = index.numel()
+            if self.num_replicas > 1:
+                index = index.tensor_split(self.num_replicas)[self.rank]
+            yield self.dataset.batch(index)
 
     def __iter__(self):
         return self.iter_from(0)

@@ -11,6 +11,7 @@ from torch import Tensor
 from graphrec.data import SessionDataset, build_session_graphs
 from graphrec.data.dataset import _positions
 from graphrec.data.graph import _ptr
+from graphrec.distributed import shard
 from graphrec.evaluation.metrics import (
     AUCEvaluator,
     Evaluator,
@@ -34,6 +35,7 @@ def evaluate(
     negatives: int | None = None,
     negative_seed: int = 0,
     full_ranking: bool = True,
+    distributed: bool = False,
 ) -> dict[str, float]:
     """Next-item metrics of ``model`` on every sample of ``dataset``.
 
@@ -66,6 +68,11 @@ def evaluate(
             ``retriever``); ``False`` computes only the sampled-negative
             metrics, which is what a ranker (DIN, DIEN) costs little for.
             (default: ``True``)
+        distributed (bool): call it in every process of ``torch.distributed``
+            (e.g. under ``torchrun``): each evaluates a contiguous shard of the
+            samples, and the counters are summed over processes (AUC gathers
+            every impression), so the metrics equal one process's. Without a
+            process group it changes nothing. (default: ``False``)
 
     Returns:
         ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``
@@ -91,8 +98,9 @@ def evaluate(
     # a retrieval model's item vectors are computed once, not once per block
     retrieval = full_ranking and isinstance(model, RetrievalRecommender)
     items = model.item_vectors() if retrieval else None
-    for start in range(0, len(dataset), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(dataset)))
+    first, stop = shard(len(dataset)) if distributed else (0, len(dataset))
+    for start in range(first, stop, batch_size):
+        index = torch.arange(start, min(start + batch_size, stop))
         batch = dataset.batch(index).to(device)
         scores = None
         if not full_ranking:
@@ -115,6 +123,10 @@ def evaluate(
             sampled_evaluator.update_candidates(cand_scores, cand, batch.y)
             auc_evaluator.update(cand_scores, cand == batch.y.view(-1, 1), groups[index])
     model.train(was_training)
+    if distributed:
+        for ev in (evaluator, sampled_evaluator, auc_evaluator):
+            if ev is not None:
+                ev.sync()
     results = evaluator.compute() if full_ranking else {}
     if sampled_evaluator is not None:
         results.update(sampled_evaluator.compute())

@@ -8,7 +8,23 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from graphrec.distributed import all_gather_cat, all_reduce_sum, is_distributed
+
 METRICS = ("hr", "mrr", "ndcg")
+
+
+def _sync_sums(evaluator) -> None:
+    """Sum an evaluator's ``count`` and ``_sums`` over the processes of
+    ``torch.distributed`` (exact: counters are summed, never averaged)."""
+    if not is_distributed():
+        return
+    keys = sorted(evaluator._sums)
+    values = [float(evaluator.count), *(evaluator._sums[k] for k in keys)]
+    total = all_reduce_sum(torch.tensor(values, dtype=torch.float64))
+    evaluator.count = int(total[0])
+    evaluator._sums = {k: float(v) for k, v in zip(keys, total[1:].tolist(), strict=True)}
+
+
 _NAMES = {"hr": "HR", "mrr": "MRR", "ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
 
 
@@ -224,6 +240,14 @@ class Evaluator:
             self._seen[k][top[:, :k].reshape(-1)] = True
 
     # -- results ----------------------------------------------------------------
+    def sync(self) -> None:
+        """Combine the samples added in every process of ``torch.distributed``
+        (each process evaluated its shard); nothing happens in one process."""
+        _sync_sums(self)
+        if self._seen is not None and is_distributed():
+            for k, seen in self._seen.items():
+                self._seen[k] = all_reduce_sum(seen.long()) > 0
+
     def compute(self) -> dict[str, float]:
         """``{"HR@20": ..., "MRR@20": ..., "NDCG@20": ..., "Coverage@20": ...}``."""
         if self.count == 0:
@@ -324,8 +348,21 @@ class AUCEvaluator:
         self._labels.append(labels.bool().cpu().reshape(-1))
         self._groups.append(groups.long().cpu().view(-1, 1).expand_as(scores).reshape(-1))
 
+    def sync(self) -> None:
+        """Gather the impressions of every process of ``torch.distributed``
+        (AUC is computed over all of them, exactly as in one process)."""
+        if not is_distributed():
+            return
+        empty = (torch.zeros(0, dtype=torch.double), torch.zeros(0, dtype=torch.bool))
+        scores = torch.cat(self._scores) if self._scores else empty[0]
+        labels = torch.cat(self._labels) if self._labels else empty[1]
+        groups = torch.cat(self._groups) if self._groups else torch.zeros(0, dtype=torch.long)
+        self._scores = [all_gather_cat(scores)]
+        self._labels = [all_gather_cat(labels.long()).bool()]
+        self._groups = [all_gather_cat(groups)]
+
     def compute(self) -> dict[str, float]:
-        if not self._scores:
+        if not self._scores or not sum(s.numel() for s in self._scores):
             raise ValueError("no samples were added to the evaluator")
         scores, labels = torch.cat(self._scores), torch.cat(self._labels)
         groups = torch.cat(self._groups)
@@ -408,6 +445,10 @@ class MultiTargetEvaluator:
             gain = torch.where(hit, 1.0 / torch.log2(positions + 1), torch.zeros_like(positions))
             ideal = torch.cumsum(discount[:k], 0)[num_targets.clamp(max=k).long() - 1]
             self._sums[("ndcg", k)] += float((gain.sum(dim=1) / ideal).sum())
+
+    def sync(self) -> None:
+        """Combine the samples of every process of ``torch.distributed``."""
+        _sync_sums(self)
 
     def compute(self) -> dict[str, float]:
         if self.count == 0:
@@ -500,6 +541,10 @@ class SessionRecEvaluator:
             dcg = (weight * within).sum(dim=1)
             ideal = w_cum[n.clamp(max=k).long() - 1]
             self._sums[("NDCG", k)] += float((dcg / ideal).sum())
+
+    def sync(self) -> None:
+        """Combine the samples of every process of ``torch.distributed``."""
+        _sync_sums(self)
 
     def compute(self) -> dict[str, float]:
         """``{"HR@20": ..., "MRR@20": ..., "P@20": ..., "R@20": ..., "MAP@20": ...,

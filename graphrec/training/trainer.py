@@ -17,6 +17,15 @@ import torch
 from tqdm.auto import tqdm
 
 from graphrec.data import SessionDataset, SessionLoader
+from graphrec.distributed import (
+    all_gather_cat,
+    all_reduce_sum,
+    is_distributed,
+    is_main_process,
+    rank,
+    world_size,
+    wrap,
+)
 from graphrec.evaluation import evaluate
 from graphrec.models import model_name
 from graphrec.models.base import SessionRecommender
@@ -48,6 +57,15 @@ class Trainer:
     ``valid_data``; the epoch with the best ``monitor`` value is kept
     (``best.pt``), and training stops after ``patience`` epochs without
     improvement. The test split is never looked at.
+
+    **Several processes.** Built in every process of a ``torch.distributed``
+    group (``torchrun``; see :mod:`graphrec.distributed`), the trainer wraps
+    the model's loss in :class:`~torch.nn.parallel.DistributedDataParallel`:
+    ``batch_size`` stays the global batch, each process computes its slice,
+    and the result equals one process's up to float rounding (tested). The
+    validation metrics are computed on shards and summed, exactly. Only rank 0
+    writes checkpoints and logs; every process reads ``last.pt`` to resume, so
+    ``run_dir`` must be on storage they share.
 
     Everything needed to continue is checkpointed (``last.pt``: model,
     optimizer, scheduler, RNG state, epoch and step) at the end of every
@@ -90,6 +108,9 @@ class Trainer:
         run_info (dict, optional): plain values saved in checkpoints and
             ``config.json`` (e.g. the dataset name), for ``graphrec evaluate``.
         device (str, optional): where to train (default: the model's device).
+        distributed (bool, optional): train with every process of the
+            ``torch.distributed`` group (default: whenever one of several
+            processes is initialised).
         valid_model (SessionRecommender, optional): the model evaluated on
             ``valid_data`` instead of ``model`` itself, one that contains it:
             ``TwoStage(retriever, model)`` selects a ranker on the end-to-end
@@ -121,6 +142,7 @@ class Trainer:
         run_info: dict[str, Any] | None = None,
         device: str | torch.device | None = None,
         valid_model: SessionRecommender | None = None,
+        distributed: bool | None = None,
     ) -> None:
         if epochs < 1 or patience < 1 or lr_step < 1:
             raise ValueError("epochs, patience and lr_step must be >= 1")
@@ -164,8 +186,20 @@ class Trainer:
             "negatives": negatives,
             "seed": seed,
             "max_steps_per_epoch": max_steps_per_epoch,
+            "processes": world_size(),
         }
-        self.loader = SessionLoader(train_data, batch_size, shuffle=True, seed=seed)
+        self.distributed = is_distributed() if distributed is None else distributed
+        if self.distributed and not is_distributed():
+            raise ValueError(
+                "distributed=True needs a torch.distributed process group of several "
+                "processes (launch with torchrun; graphrec.distributed.init_distributed)"
+            )
+        # batch_size is the global batch: each process takes its slice of it
+        self.loader = SessionLoader(
+            train_data, batch_size, shuffle=True, seed=seed,
+            num_replicas=world_size(), rank=rank(),
+        )  # fmt: skip
+        self._ddp = wrap(self.model, self.device) if self.distributed else None
         self.clip_grad_norm = clip_grad_norm
         if optimizer == "adam":
             fused = self.device.type in ("cpu", "cuda")
@@ -195,6 +229,10 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
+            # distributed: every process's generator (they draw different negatives)
+            "rng_ranks": all_gather_cat(torch.get_rng_state().unsqueeze(0))
+            if self.distributed
+            else None,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "epoch_progress": dict(self._epoch_progress),
@@ -218,7 +256,11 @@ class Trainer:
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks")
+        if self.distributed and ranks is not None and ranks.size(0) == world_size():
+            torch.set_rng_state(ranks[rank()].clone())
+        else:
+            torch.set_rng_state(state["rng"])
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         # the loss and time of the steps before the interruption (older checkpoints: none)
         self._epoch_progress = dict(state.get("epoch_progress") or self._epoch_progress)
@@ -231,11 +273,14 @@ class Trainer:
         return {"item_labels": self.model.item_labels, "user_labels": self.model.user_labels}
 
     def _save_last(self) -> None:
-        if self.run_dir is not None:
-            save_checkpoint(self.run_dir / "last.pt", self.state_dict())
+        if self.run_dir is None:
+            return
+        state = self.state_dict()  # a collective when distributed: every process calls it
+        if is_main_process():
+            save_checkpoint(self.run_dir / "last.pt", state)
 
     def _save_best(self) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not is_main_process():
             return
         state = {
             "model": model_name(self.model),
@@ -251,7 +296,7 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         self.history.append(record)
-        if self.run_dir is not None:
+        if self.run_dir is not None and is_main_process():
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
@@ -269,8 +314,9 @@ class Trainer:
             self.load_state_dict(load_checkpoint(path, map_location=str(self.device)))
             log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
         else:
-            torch.manual_seed(self.seed)
-        if self.run_dir is not None:
+            # distributed: one stream per process (model weights come from rank 0)
+            torch.manual_seed(self.seed + 1_000_003 * rank())
+        if self.run_dir is not None and is_main_process():
             self.run_dir.mkdir(parents=True, exist_ok=True)
             config = {
                 "model": model_name(self.model),
@@ -285,6 +331,9 @@ class Trainer:
                 stats = self._train_epoch()
                 stopped = self._end_epoch(stats)
         except KeyboardInterrupt:
+            if self.distributed:  # no collective in an interrupt: the last checkpoint stays
+                log.warning("interrupted: resume from the last checkpoint in %s", self.run_dir)
+                raise
             self._save_last()
             log.warning("interrupted: saved epoch %d step %d", self.epoch, self.step_in_epoch)
             raise
@@ -309,7 +358,7 @@ class Trainer:
             total=total,
             initial=self.step_in_epoch,
             desc=f"epoch {self.epoch + 1}/{self.epochs}",
-            disable=not self.progress,
+            disable=not self.progress or not is_main_process(),
             leave=False,
         )
         progress = self._epoch_progress
@@ -331,17 +380,29 @@ class Trainer:
                 self._save_last()
         bar.close()
         # the whole epoch's mean loss and speed, steps before a resume included
-        seconds, samples = progress["seconds"], progress["samples"]
+        # (and, distributed, the samples of every process)
+        seconds = progress["seconds"]
+        loss_sum, samples = all_reduce_sum(
+            torch.tensor([progress["loss_sum"], float(progress["samples"])], dtype=torch.float64)
+        ).tolist()
         return {
-            "loss": progress["loss_sum"] / max(samples, 1),
+            "loss": loss_sum / max(samples, 1),
             "samples_per_s": samples / seconds if seconds > 0 else 0.0,
             "train_seconds": seconds,
         }
 
     def _train_step(self, batch) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.model.loss(batch)
-        loss.backward()
+        if self._ddp is None:
+            loss = self.model.loss(batch)
+            loss.backward()
+        else:
+            # DDP averages gradients over processes; weighting each process's mean
+            # loss by its share of the global batch makes that average the gradient
+            # of the global batch's mean loss, as in one process
+            loss = self._ddp(batch)
+            share = batch.num_sessions * world_size() / self.loader.last_global_size
+            (loss * share).backward()
         if self.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
@@ -362,6 +423,7 @@ class Trainer:
                 ks=self.ks,
                 negatives=self.negatives,
                 full_ranking=full,
+                distributed=self.distributed,
             )
             record["valid_seconds"] = time.perf_counter() - start
             record["valid"] = metrics
@@ -389,6 +451,6 @@ class Trainer:
         if "valid" in record:
             summary += f", valid {self.monitor} {100 * record['valid'][self.monitor]:.2f}"
         log.info(summary)
-        if self.progress:
+        if self.progress and is_main_process():
             tqdm.write(summary)
         return self.valid_data is not None and self.bad_epochs >= self.patience
