@@ -335,11 +335,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.faiss:
         retriever = FaissRetriever(model.item_vectors(), kind=args.faiss, metric=model.metric)
         table[f"{title} via faiss {args.faiss}"] = evaluate(model, data, ks=ks, retriever=retriever)
-        if args.faiss != "flat":
-            with torch.no_grad():
-                queries = model.session_embedding(data.batch(torch.arange(min(2000, len(data)))))
-                recall = retriever.recall_vs_exact(queries, model.item_vectors(), k=max(ks))
-            print(f"faiss {args.faiss}: recall@{max(ks)} of the exact top-{max(ks)} = {recall:.4f}")
     if args.baselines:
         table.update(_baselines(load_dataset(name, "train", **kwargs), data, ks, negatives))
     print(f"{name} / {args.split} (%):")

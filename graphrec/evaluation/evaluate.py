@@ -51,6 +51,8 @@ def evaluate(
             small enough to be reused by the allocator. (default: ``100``)
         retriever (FaissRetriever, optional): rank with a faiss index over the
             item vectors instead of the exact torch scores (retrieval models).
+            An approximate index (HNSW, IVF) also reports ``"ANN recall@K"``:
+            the share of the exact top-K it returns, on up to 2,000 samples.
         candidates (LongTensor [len(dataset), C], optional): rank only these
             items per sample (ranking / re-ranking); a target missing from its
             candidates counts as a miss.
@@ -128,6 +130,12 @@ def evaluate(
             if ev is not None:
                 ev.sync()
     results = evaluator.compute() if full_ranking else {}
+    if full_ranking and retriever is not None and retriever.kind != "flat":
+        # an approximate index: how much of the exact top-K it returns, beside its metrics
+        sample = torch.arange(min(2000, len(dataset)))
+        queries = model.session_embedding(dataset.batch(sample).to(device))
+        k = max(ks)
+        results[f"ANN recall@{k}"] = retriever.recall_vs_exact(queries, items, k)
     if sampled_evaluator is not None:
         results.update(sampled_evaluator.compute())
         results.update(auc_evaluator.compute())

@@ -14,7 +14,7 @@ from graphrec.evaluation import (
     rest_of_sessions,
     split_for_multi_target,
 )
-from graphrec.models.base import RetrievalRecommender
+from graphrec.models.base import RetrievalRecommender, similarity
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,29 @@ def test_approximate_indexes_report_recall(data, model, kind):
     retriever = FaissRetriever(model.item_vectors(), kind=kind, nlist=8, nprobe=8)
     recall = retriever.recall_vs_exact(emb, model.item_vectors(), k=10)
     assert 0.8 <= recall <= 1.0
-    top, _ = retriever.search(emb, 10)
+    top, scores = retriever.search(emb, 10)
     assert top.min() >= 1 and top.max() <= model.num_items
+    with torch.no_grad():  # the scores of approximate candidates are exact
+        exact = model.score(test.batch(torch.arange(100))).gather(1, top)
+    torch.testing.assert_close(scores, exact, atol=1e-5, rtol=1e-5)
+    out = evaluate(model, test, ks=(10,), retriever=retriever)
+    assert 0.8 <= out["ANN recall@10"] <= 1.0
+
+
+@pytest.mark.parametrize("metric", ["dot", "l2"])
+def test_refine_and_the_mips_reduction_keep_exact_scores(data, metric):
+    _, test = data
+    torch.manual_seed(0)
+    vectors = torch.randn(test.num_items + 1, 8)
+    queries = torch.randn(30, 8)
+    exact = similarity(queries, vectors, metric)
+    exact[:, 0] = float("-inf")
+    for kw in ({"refine": 3}, {"mips": "l2", "ef_search": 400}):
+        retriever = FaissRetriever(vectors, kind="hnsw", metric=metric, **kw)
+        top, scores = retriever.search(queries, 5)
+        torch.testing.assert_close(scores, exact.gather(1, top))
+        assert bool((scores[:, :-1] >= scores[:, 1:]).all())  # best first
+        assert retriever.recall_vs_exact(queries, vectors, 5) >= 0.95
 
 
 def test_candidates(data, model):
