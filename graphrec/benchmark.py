@@ -93,6 +93,7 @@ def run_benchmark(
     progress: bool = False,
     train: bool = True,
     negatives: int = NEGATIVES,
+    num_threads: int | str | None = None,
 ) -> dict[str, Any]:
     """Train and test ``models`` over ``seeds`` on ``dataset``; write the tables.
 
@@ -119,6 +120,8 @@ def run_benchmark(
         negatives (int): every model is also ranked against this many
             sampled negatives on test (the same for all), so that rankers
             have a row. (default: ``100``)
+        num_threads (int or str, optional): CPU threads of every training
+            (``"auto"``: see :mod:`graphrec.threads`; ``None``: torch's).
         train (bool): ``False`` only reads back finished runs and writes the
             tables from them (runs not yet done are left out and listed).
             (default: ``True``)
@@ -166,7 +169,7 @@ def run_benchmark(
                     name, splits(options), seed, run_dir, label, options,
                     epochs=epochs, max_steps=max_steps, patience=patience,
                     monitor=default_monitor(name, dataset, negatives), device=device,
-                    progress=progress, negatives=negatives,
+                    progress=progress, negatives=negatives, num_threads=num_threads,
                 )  # fmt: skip
                 done.write_text(json.dumps(record, indent=2) + "\n")
             runs.setdefault(name, []).append(record)
@@ -215,6 +218,7 @@ def _train_and_test(
     device: str | None,
     progress: bool,
     negatives: int,
+    num_threads: int | str | None,
 ) -> dict[str, Any]:
     hp = {"epochs": 30, **TRAINING_DEFAULTS[name]}
     hp.pop("monitor", None)
@@ -235,6 +239,7 @@ def _train_and_test(
         progress=progress,
         run_info={"dataset": label, "valid_fraction": 0.1, **options},
         device=device,
+        num_threads=num_threads,
         **hp,
     )
     result = trainer.fit()

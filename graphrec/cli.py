@@ -44,6 +44,7 @@ from graphrec.models import (
     build_model,
     model_arguments,
 )
+from graphrec.threads import configure_threads
 from graphrec.training import Trainer, load_checkpoint, load_model
 
 log = logging.getLogger("graphrec")
@@ -217,6 +218,7 @@ def _fit(
         run_info=info,
         device=args.device,
         valid_model=valid_model,
+        num_threads=args.threads,
     )
     return trainer.fit(resume=args.resume)
 
@@ -287,6 +289,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"\nrecommend({session}, k=10) -> {top}")
 
 
+def _configure_threads(args: argparse.Namespace, model) -> None:
+    requested = None if args.threads == "auto" else args.threads
+    configure_threads(model.num_items * getattr(model, "hidden_channels", 1), requested)
+
+
 def _checkpoint_data(args: argparse.Namespace, state: dict):
     info = state.get("run_info", {})
     name = args.dataset or info.get("dataset")
@@ -314,6 +321,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         )
     state = load_checkpoint(args.checkpoint)
     model = load_model(args.checkpoint)
+    _configure_threads(args, model)
     name, kwargs = _checkpoint_data(args, state)
     data = load_dataset(name, args.split, **kwargs)
     if data.num_items != model.num_items:
@@ -354,6 +362,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _evaluate_pipeline(args: argparse.Namespace) -> None:
     ranker = load_model(args.ranker)
+    _configure_threads(args, ranker)
     name, kwargs = _checkpoint_data(args, load_checkpoint(args.ranker))
     data = load_dataset(name, args.split, **kwargs)
     retriever = _load_retriever(args, data)
@@ -468,6 +477,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
         train=not args.report,
         negatives=args.negatives,
+        num_threads=args.threads,
     )
     print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
     print(results_markdown(result))
@@ -491,6 +501,24 @@ def cmd_plot(args: argparse.Namespace) -> None:
             seed=args.seed,
         )
     print(f"wrote {written}")
+
+
+_THREADS_HELP = (
+    "CPU threads: a number, or auto (default): the CPUs available to the process "
+    "(affinity, cgroup quota), less those other processes keep busy; one for small models"
+)
+
+
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 _DATASET_HELP = (
@@ -553,6 +581,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument("--threads", type=_threads, default="auto", help=_THREADS_HELP)
     p.add_argument(
         "--distributed",
         action="store_true",
@@ -617,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank the full catalogue with a ranker (DIN/DIEN; costly: one pass per item)",
     )
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument("--threads", type=_threads, default="auto", help=_THREADS_HELP)
     p.add_argument("--dataset", default=None, help="default: the training one; " + _DATASET_HELP)
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--root", default=None)
@@ -703,6 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-length", type=int, default=0)
     p.add_argument("--negatives", type=int, default=100, help="sampled test negatives (AUC)")
     p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=_threads, default="auto", help=_THREADS_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--report", action="store_true", help="train nothing: tables from the runs already done"

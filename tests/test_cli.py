@@ -22,6 +22,8 @@ def test_train_writes_run(run_dir, capsys):
     }
     table = json.loads((run_dir / "test_metrics.json").read_text())
     assert set(table) == {next(iter(table)), "S-POP", "POP"}
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["hparams"]["threads"] == 1  # --threads auto: a small model, one thread
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
 
 
@@ -94,6 +96,13 @@ def test_preprocess(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["train_sessions"] == 7 and stats["test_sessions"] == 1
     assert (tmp_path / "diginetica" / "train_sessions.txt").read_text().startswith("1 2 3\n")
+
+
+def test_threads_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage error, exit status 2
+        main(["train", "--dataset", "synthetic", "--threads", "0", "--run-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "argument --threads: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_verbose_before_or_after_subcommand():

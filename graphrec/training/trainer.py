@@ -29,6 +29,7 @@ from graphrec.distributed import (
 from graphrec.evaluation import evaluate
 from graphrec.models import model_name
 from graphrec.models.base import SessionRecommender
+from graphrec.threads import configure_threads
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("graphrec.training")
@@ -108,6 +109,11 @@ class Trainer:
         run_info (dict, optional): plain values saved in checkpoints and
             ``config.json`` (e.g. the dataset name), for ``graphrec evaluate``.
         device (str, optional): where to train (default: the model's device).
+        num_threads (int or str, optional): CPU threads: a number, or
+            ``"auto"`` (:func:`graphrec.threads.choose_threads`: the CPUs
+            available to the process, less those other processes keep busy,
+            one for small models); ``None`` leaves torch's setting. The choice
+            is logged and saved in the run's config. (default: ``None``)
         distributed (bool, optional): train with every process of the
             ``torch.distributed`` group (default: whenever one of several
             processes is initialised).
@@ -143,6 +149,7 @@ class Trainer:
         device: str | torch.device | None = None,
         valid_model: SessionRecommender | None = None,
         distributed: bool | None = None,
+        num_threads: int | str | None = None,
     ) -> None:
         if epochs < 1 or patience < 1 or lr_step < 1:
             raise ValueError("epochs, patience and lr_step must be >= 1")
@@ -152,6 +159,12 @@ class Trainer:
             )
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        if num_threads is not None and str(num_threads) != "auto" and int(num_threads) < 1:
+            raise ValueError(f"num_threads must be >= 1 or 'auto', got {num_threads!r}")
+        if num_threads is not None:
+            hidden = getattr(model, "hidden_channels", 1)
+            requested = None if num_threads == "auto" else int(num_threads)
+            configure_threads(work=model.num_items * hidden, requested=requested)
         self.ks = tuple(ks)
         self.negatives = negatives
         valid_keys = {f"{m}@{k}" for m in ("HR", "MRR", "NDCG", "Coverage") for k in self.ks}
@@ -187,6 +200,7 @@ class Trainer:
             "seed": seed,
             "max_steps_per_epoch": max_steps_per_epoch,
             "processes": world_size(),
+            "threads": torch.get_num_threads(),
         }
         self.distributed = is_distributed() if distributed is None else distributed
         if self.distributed and not is_distributed():
