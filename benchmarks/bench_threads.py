@@ -65,7 +65,8 @@ def run_pair(steps: int, threads: str | None, together: int) -> float:
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)  # torch's default, unless --threads says otherwise
     cmd = [sys.executable, "-m", "graphrec.cli", "train", "--dataset", "synthetic",
-           "--epochs", "1", "--max-steps", str(steps), "--no-progress", "--valid-fraction", "0"]  # fmt: skip
+           "--epochs", "1", "--max-steps", str(steps), "--no-progress",
+           "--valid-fraction", "0"]  # fmt: skip
     if threads is not None:
         cmd += ["--threads", threads]
     start = time.perf_counter()
