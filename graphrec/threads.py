@@ -30,7 +30,8 @@ log = logging.getLogger("graphrec")
 
 #: Below this many ``items x hidden`` scores per sample, a training step is
 #: mostly small operations whose threading costs more than it saves: one thread.
-#: Measured with ``benchmarks/bench_threads.py`` (see the Performance notes).
+#: Provisional (the demo's 3,000 x 100 is below it, Diginetica's 43,097 x 100
+#: above); ``benchmarks/bench_threads.py`` measures the crossover.
 ONE_THREAD_BELOW = 1_000_000
 
 
