@@ -10,8 +10,8 @@ thread each. graphrec therefore chooses the count itself:
   CPU quota (containers, CI runners);
 * minus the cores other processes keep busy (the 1-minute load average,
   less one for this process);
-* never more than the work pays for: small catalogues are faster on one
-  thread (:data:`ONE_THREAD_BELOW`).
+* one thread for small models (:data:`ONE_THREAD_BELOW`), where a second
+  thread gains little and sharing the CPU costs most.
 
 ``graphrec --threads N`` (CLI) and ``Trainer(num_threads=N)`` override the
 choice; the choice and its reasons are logged.
@@ -28,10 +28,13 @@ import torch
 
 log = logging.getLogger("graphrec")
 
-#: Below this many ``items x hidden`` scores per sample, a training step is
-#: mostly small operations whose threading costs more than it saves: one thread.
-#: Provisional (the demo's 3,000 x 100 is below it, Diginetica's 43,097 x 100
-#: above); ``benchmarks/bench_threads.py`` measures the crossover.
+#: Below this many ``items x hidden`` scores per sample, one thread. Measured
+#: with ``benchmarks/bench_threads.py`` on an idle 2-core machine: a second
+#: thread speeds SR-GNN steps up 1.16x (1,000 items), 1.41x (3,000), 1.72x
+#: (10,000) and 1.57x (43,000), while two small trainings sharing the CPU with
+#: torch's default threads take 6.0x as long as one alone (1.07x with one
+#: thread each). Passive OpenMP waiting is no cure: it makes two threads
+#: 0.35x-0.63x as fast as one on small models.
 ONE_THREAD_BELOW = 1_000_000
 
 
