@@ -620,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
-        "demo", parents=[common], help="train SR-GNN on the synthetic log (about a minute)"
+        "demo", parents=[common], help="train SR-GNN on the synthetic log (about two minutes)"
     )
     _add_train_arguments(p)
     p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5, refit=False)
