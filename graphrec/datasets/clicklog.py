@@ -35,7 +35,7 @@ from graphrec.data.graph import _ptr
 from graphrec.datasets.benchmark import read_cache, split_sessions, write_cache
 from graphrec.datasets.io import log, read_sessions, sha256, write_sessions
 from graphrec.datasets.preprocess import standard_protocol
-from graphrec.datasets.sequential import leave_one_out, read_interactions
+from graphrec.datasets.sequential import read_interactions, sequences_dataset
 
 FORMAT = "graphrec-click-log"
 VERSION = 1
@@ -592,22 +592,7 @@ def _build_sequential(
     user, item = read_interactions(folder / "interactions.txt")
     if int(item.max()) > num_items or int(user.max()) > num_users:
         raise ValueError(f"{folder / 'interactions.txt'}: ids beyond items.tsv / users.tsv")
-    if bool((user.diff() < 0).any()):
-        raise ValueError(f"{folder / 'interactions.txt'}: users must come in id order")
-    ptr = _ptr(torch.bincount(user, minlength=num_users + 1)[1:])
-    sample_sequence, prefix_length, train_length = leave_one_out(ptr, split, valid_fraction > 0)
-    train_items = item[_positions(ptr[:-1], train_length)]
-    return SessionDataset.from_prefixes(
-        item,
-        ptr,
-        sample_sequence,
-        prefix_length,
-        num_items,
-        weighting=weighting,
-        max_length=max_length,
-        session_user=torch.arange(1, num_users + 1),
-        history_length=history_length,
-        sessions=(train_items, _ptr(train_length)) if split == "train" else None,
-        num_users=num_users,
-        name=name,
-    )
+    return sequences_dataset(
+        user, item, num_users, num_items, split, valid=valid_fraction > 0, weighting=weighting,
+        max_length=max_length, history_length=history_length, name=name,
+    )  # fmt: skip

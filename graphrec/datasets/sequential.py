@@ -160,30 +160,56 @@ def load_sequential(
     user_raw, item_raw = read_interactions(path)
     user, _ = _compact(user_raw)
     item, item_ids = _compact(item_raw)
-    # one sequence per user; a stable sort keeps each user's time order
-    order = torch.argsort(user, stable=True)
-    user, item = user[order], item[order]
     num_users, num_items = int(user.max()), item_ids.numel() - 1
-    ptr = _ptr(torch.bincount(user, minlength=num_users + 1)[1:])
-    sample_sequence, prefix_length, train_length = leave_one_out(ptr, split, valid)
-    counts = {
-        "users": num_users,
-        "items": num_items,
-        "interactions": item.numel(),
-        split: sample_sequence.numel(),
-    }
+    dataset = sequences_dataset(
+        user, item, num_users, num_items, split, valid=valid, weighting=weighting,
+        max_length=max_length, history_length=history_length, item_ids=item_ids,
+        name=f"{name}/{split}",
+    )  # fmt: skip
+    counts = {"users": num_users, "items": num_items, "interactions": item.numel()}
+    counts[split] = len(dataset)
     expected = EXPECTED[name]
     wrong = {k: (v, expected[k]) for k, v in counts.items() if k in expected and v != expected[k]}
     if wrong:
         raise ValueError(f"{path}: unexpected counts (got, expected): {wrong}")
-    log.info(
-        "%s/%s: %d samples, %d users, %d items",
-        name,
-        split,
-        sample_sequence.numel(),
-        num_users,
-        num_items,
-    )
+    log.info("%s/%s: %d samples, %d users, %d items", name, split, len(dataset), num_users,
+             num_items)  # fmt: skip
+    return dataset
+
+
+def sequences_dataset(
+    user: Tensor,
+    item: Tensor,
+    num_users: int,
+    num_items: int,
+    split: str,
+    valid: bool = True,
+    weighting: str = "binary",
+    max_length: int | None = 50,
+    history_length: int = 0,
+    **kwargs,
+) -> SessionDataset:
+    """The ``split`` of user sequences under leave-one-out (:func:`leave_one_out`).
+
+    Args:
+        user (LongTensor [T]): the user of each interaction (``1 .. num_users``).
+        item (LongTensor [T]): its item (``1 .. num_items``); each user's
+            interactions in time order, users possibly interleaved (a stable
+            sort by user keeps that order).
+        num_users (int): the number of users.
+        num_items (int): the number of items.
+        split (str): ``"train"``, ``"valid"`` or ``"test"``.
+        valid (bool): hold the second-to-last item out. (default: ``True``)
+        weighting (str): edge weighting. (default: ``"binary"``)
+        max_length (int, optional): the short-term window. (default: ``50``)
+        history_length (int): the long-term history. (default: ``0``)
+        **kwargs: passed to :meth:`SessionDataset.from_prefixes` (``item_ids``,
+            ``name``).
+    """
+    order = torch.argsort(user, stable=True)
+    user, item = user[order], item[order]
+    ptr = _ptr(torch.bincount(user, minlength=num_users + 1)[1:])
+    sample_sequence, prefix_length, train_length = leave_one_out(ptr, split, valid)
     train_items = item[_positions(ptr[:-1], train_length)]
     return SessionDataset.from_prefixes(
         item,
@@ -196,7 +222,6 @@ def load_sequential(
         session_user=torch.arange(1, num_users + 1),
         history_length=history_length,
         sessions=(train_items, _ptr(train_length)) if split == "train" else None,
-        item_ids=item_ids,
         num_users=num_users,
-        name=f"{name}/{split}",
+        **kwargs,
     )
