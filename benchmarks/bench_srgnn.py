@@ -1,17 +1,22 @@
 """SR-GNN training throughput and full test evaluation time on Diginetica.
 
     GRAPHREC_DATA=../shared/datasets python benchmarks/bench_srgnn.py [--steps 300]
+        [--device cpu|cuda] [--rounds 5] [--profile]
 
 Exact model (full softmax over 43,097 items), batch 100, hidden 100, Adam. In the
 same process, for ratios: the same step with the unfused loss (matmul +
-F.cross_entropy) and torch's default (unfused) Adam, and the floor: the three
-full-softmax matmuls of a batch alone. Targets: >= 3,000 training samples/s,
-<= 8 s for the 60,858 test samples.
+F.cross_entropy) and torch's default (unfused) Adam, and the floor of a step: the
+three full-softmax matmuls of a batch (logits, and the two gradients) plus one
+fused Adam update of every parameter. The step and the floor are timed in
+alternating rounds and compared by their medians (target: step <= 1.18x floor).
+``--profile`` prints torch.profiler's table of the graphrec step, by operator.
+Targets: >= 3,000 training samples/s, <= 8 s for the 60,858 test samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -24,12 +29,13 @@ from graphrec.datasets import load_benchmark
 from graphrec.evaluation import evaluate
 
 
-def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool) -> float:
+def make_step(model, loader, fused_loss: bool, fused_adam: bool, device: torch.device):
+    """A function running one training step (returns its number of samples)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5, fused=fused_adam)
     it = loader.iter_from(0)
 
     def step() -> int:
-        batch = next(it)
+        batch = next(it).to(device)
         opt.zero_grad(set_to_none=True)
         if fused_loss:
             loss = model.loss(batch)
@@ -39,34 +45,75 @@ def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool) ->
         opt.step()
         return batch.num_sessions
 
+    return step
+
+
+def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool, device=None) -> float:
+    device = torch.device("cpu") if device is None else device
+    step = make_step(model, loader, fused_loss, fused_adam, device)
     for _ in range(10):
         step()
+    sync(device)
     start = time.perf_counter()
     samples = sum(step() for _ in range(steps))
+    sync(device)
     return samples / (time.perf_counter() - start)
 
 
-def matmul_floor(num_items: int, d: int = 100, b: int = 100, reps: int = 50) -> float:
-    """Seconds per batch of the forward and the two backward full-softmax matmuls."""
-    h, w = torch.randn(b, d), torch.randn(num_items + 1, d)
-    g = torch.randn(b, num_items + 1)
-    for _ in range(5):
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_floor(model, device: torch.device, b: int = 100):
+    """The floor of one step: the three full-softmax matmuls of a batch of ``b``
+    and one fused Adam update of all of ``model``'s parameters."""
+    w = model.item_embedding.weight.detach()
+    h = torch.randn(b, w.size(1), device=device)
+    g = torch.randn(b, w.size(0), device=device)
+    params = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=True)
+
+    def floor() -> int:
         h @ w.t(), g @ w, g.t() @ h
-    start = time.perf_counter()
-    for _ in range(reps):
-        h @ w.t(), g @ w, g.t() @ h
-    return (time.perf_counter() - start) / reps
+        opt.step()
+        return b
+
+    return floor
+
+
+def rounds(fns: dict, steps: int, count: int, device: torch.device) -> dict[str, float]:
+    """Median seconds per call of each function, timed in alternating rounds."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        for _ in range(5):
+            fn()
+    for _ in range(count):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            sync(device)
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    device = torch.device(args.device)
     root = data_root_or_exit()
     train = load_benchmark("diginetica", root=root, valid_fraction=0, cache=False)
     test = load_benchmark("diginetica", root=root, split="test", cache=False)
     loader = SessionLoader(train, batch_size=100, shuffle=True, seed=0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}")
     rates = {}
     for name, fused_loss, fused_adam in [
         ("graphrec (fused loss, fused Adam)", True, True),
@@ -74,23 +121,36 @@ def main() -> None:
         ("unfused loss, default Adam", False, False),
     ]:
         torch.manual_seed(0)
-        model = SRGNN(train.num_items)
-        rates[name] = train_rate(model, loader, args.steps, fused_loss, fused_adam)
+        model = SRGNN(train.num_items).to(device)
+        rates[name] = train_rate(model, loader, args.steps, fused_loss, fused_adam, device)
     base = rates["unfused loss, default Adam"]
     for name, rate in rates.items():
         print(f"train  {name:<36} {rate:7,.0f} samples/s  ({rate / base:.2f}x)")
-    floor = matmul_floor(train.num_items)
-    best = rates["graphrec (fused loss, fused Adam)"]
-    print(
-        f"floor  three full-softmax matmuls: {1000 * floor:.1f} ms/batch = {100 / floor:,.0f} "
-        f"samples/s; graphrec step = {1000 * 100 / best:.1f} ms ({floor * best / 100:.0%} of it "
-        "is the matmuls)"
-    )
+
     torch.manual_seed(0)
-    model = SRGNN(train.num_items).eval()
+    model = SRGNN(train.num_items).to(device)
+    step = make_step(model, loader, True, True, device)
+    per_round = max(10, args.steps // args.rounds)
+    med = rounds({"step": step, "floor": make_floor(model, device)}, per_round, args.rounds, device)
+    print(
+        f"floor  three full-softmax matmuls + fused Adam: {1000 * med['floor']:.1f} ms/batch; "
+        f"graphrec step {1000 * med['step']:.1f} ms = {med['step'] / med['floor']:.2f}x the floor "
+        f"(medians of {args.rounds} alternating rounds of {per_round} steps)"
+    )
+    if args.profile:
+        with torch.profiler.profile() as prof:
+            for _ in range(50):
+                step()
+            sync(device)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+    torch.manual_seed(0)
+    model = SRGNN(train.num_items).to(device).eval()
     evaluate(model, test)  # warm-up
+    sync(device)
     start = time.perf_counter()
     evaluate(model, test)
+    sync(device)
     print(f"eval   full ranking of {len(test):,} test samples: {time.perf_counter() - start:.2f} s")
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from graphrec.data.graph import _ptr
-from graphrec.data.session_data import SessionBatch, SessionData
+from graphrec.data.session_data import PRECOLLATED_KEY, SessionBatch, SessionData
 
 
 def assemble_batch(
@@ -97,7 +97,9 @@ def collate(data_list: Sequence[SessionData]) -> SessionBatch:
 
     Equivalent to ``torch_geometric.data.Batch.from_data_list`` (and so to
     what ``torch_geometric.loader.DataLoader`` yields), and usable as a
-    ``collate_fn`` of a plain ``torch.utils.data.DataLoader``.
+    ``collate_fn`` of a plain ``torch.utils.data.DataLoader`` (which hands
+    it the batch a :class:`SessionDataset` fetches already collated, see
+    :meth:`SessionDataset.fetch_collated`).
 
     Raises:
         ValueError: on an empty list, or when the sessions do not all carry
@@ -106,6 +108,8 @@ def collate(data_list: Sequence[SessionData]) -> SessionBatch:
     """
     if len(data_list) == 0:
         raise ValueError("collate() needs at least one session")
+    if len(data_list) == 1 and PRECOLLATED_KEY in data_list[0]:
+        return data_list[0][PRECOLLATED_KEY].batch  # SessionDataset.fetch_collated
     # the attribute dicts themselves: Data.__getattr__ costs microseconds per call
     fields = [d._store._mapping for d in data_list]
     optional = {}

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from graphrec.data.collate import assemble_batch
 from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
-from graphrec.data.session_data import SessionBatch, SessionData
+from graphrec.data.session_data import Precollated, SessionBatch, SessionData
 
 FORMAT_VERSION = 3
 
@@ -357,6 +357,33 @@ class SessionDataset(Dataset):
             if self.item_category is not None:
                 data.history_category = self.item_category[data.history]
         return data
+
+    #: fetch batches already collated in ``torch.utils.data`` loaders (see :meth:`fetch_collated`)
+    precollate: bool = True
+
+    @property
+    def __getitems__(self):
+        return self.fetch_collated if self.precollate else None
+
+    def fetch_collated(self, indices: Sequence[int]) -> list[SessionData]:
+        """What ``torch.utils.data`` fetches for a batch of ``indices``.
+
+        ``torch.utils.data.DataLoader`` (under ``torch_geometric.loader.DataLoader``)
+        calls ``dataset.__getitems__(indices)`` when a dataset has it. For a
+        :class:`SessionDataset` that is this method (while :attr:`precollate`
+        is true, the default): it builds :meth:`batch` of the indices at once
+        and returns one placeholder sample carrying it
+        (:class:`graphrec.data.session_data.Precollated`), which PyG's
+        ``Batch.from_data_list`` and :func:`graphrec.data.collate` turn into
+        that batch. The result is identical to collating ``dataset[i]`` one by
+        one (tensors, ``ptr``, ``num_graphs``, ``to_data_list()``), an order of
+        magnitude faster.
+
+        A loader with its own ``collate_fn``, or PyG's ``follow_batch`` /
+        ``exclude_keys`` options, needs the individual samples: set
+        ``dataset.precollate = False``.
+        """
+        return [Precollated(self.batch(indices)).placeholder()]
 
     def batch(self, indices: Sequence[int] | Tensor) -> SessionBatch:
         """The :class:`SessionBatch` of the samples ``indices`` (vectorised)."""

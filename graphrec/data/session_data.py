@@ -166,3 +166,67 @@ Optional per-session fields: ``user`` [B], per-node ``category``, and the
 long-term history (``history``, ``history_length`` [B], ``history_category``;
 :meth:`histories` pads it).
 """
+
+
+# -- pre-collated batches through PyG's own collate ---------------------------
+#: the store key of a placeholder that carries an already collated batch
+PRECOLLATED_KEY = "precollated"
+
+
+class Precollated:
+    """An already built :class:`SessionBatch`, in transit through PyG's collate.
+
+    :meth:`SessionDataset.__getitems__` hands ``torch.utils.data`` one
+    placeholder :class:`SessionData` holding this object instead of one
+    sample per index. ``Batch.from_data_list`` (what the collate function of
+    ``torch_geometric.loader.DataLoader`` calls) copies the placeholder's only
+    attribute into a new :class:`SessionBatch` and then records the
+    bookkeeping (``_num_graphs``, ``_slice_dict``, ``_inc_dict``); the
+    :class:`SessionBatch` setters of these three take them, and every tensor,
+    from the carried batch instead. The result is that batch's state: the
+    same tensors, ``ptr``, ``num_graphs``, slices and increments as a
+    collation of the individual samples (tested against it).
+    """
+
+    __slots__ = ("batch", "pending")
+
+    def __init__(self, batch: SessionBatch) -> None:
+        self.batch = batch
+        self.pending = {"_num_graphs", "_slice_dict", "_inc_dict"}
+
+    def placeholder(self) -> SessionData:
+        data = SessionData()
+        data[PRECOLLATED_KEY] = self
+        return data
+
+    def adopt(self, target: Any, name: str) -> Any:
+        """Move the carried batch's state into ``target`` (first call) and
+        return its value of ``name``; the placeholder key goes once all three
+        bookkeeping attributes have been recorded."""
+        store = target._store._mapping
+        if len(self.pending) == 3:  # first call: the tensors
+            store.update(self.batch._store._mapping)
+        self.pending.discard(name)
+        if not self.pending:
+            store.pop(PRECOLLATED_KEY, None)
+        return self.batch.__dict__[name]
+
+
+def _bookkeeping(name: str) -> property:
+    def fget(self: Any) -> Any:
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def fset(self: Any, value: Any) -> None:
+        carried = self._store._mapping.get(PRECOLLATED_KEY)
+        if isinstance(carried, list) and len(carried) == 1 and isinstance(carried[0], Precollated):
+            value = carried[0].adopt(self, name)
+        self.__dict__[name] = value
+
+    return property(fget, fset)
+
+
+for _name in ("_num_graphs", "_slice_dict", "_inc_dict"):
+    setattr(SessionBatch, _name, _bookkeeping(_name))

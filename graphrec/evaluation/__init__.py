@@ -17,6 +17,7 @@ from graphrec.evaluation.metrics import (
     grouped_auc,
     rank_of_target,
     relevant_positions,
+    top_k,
 )
 from graphrec.evaluation.negatives import interacted_items, sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
@@ -39,4 +40,5 @@ __all__ = [
     "rest_of_sessions",
     "sample_negatives",
     "split_for_multi_target",
+    "top_k",
 ]

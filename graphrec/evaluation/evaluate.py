@@ -20,7 +20,7 @@ from graphrec.evaluation.metrics import (
 )
 from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
-from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
+from graphrec.models.base import RetrievalRecommender, SessionRecommender
 
 
 @torch.no_grad()
@@ -97,33 +97,50 @@ def evaluate(
         groups = auc_groups(dataset)
     was_training = model.training
     model.eval()
-    # a retrieval model's item vectors are computed once, not once per block
+    # a retrieval model's item vectors are computed once, not once per block,
+    # and its sessions are embedded EMBED_BLOCK at a time (scored batch_size at a time)
     retrieval = full_ranking and isinstance(model, RetrievalRecommender)
     items = model.item_vectors() if retrieval else None
+    blocked = retrieval and retriever is None and candidates is None
+    item_bias = None
+    if blocked and model.metric == "l2":
+        item_bias = _l2_bias(items)
+    block = batch_size * max(1, EMBED_BLOCK // batch_size) if blocked else batch_size
     first, stop = shard(len(dataset)) if distributed else (0, len(dataset))
-    for start in range(first, stop, batch_size):
-        index = torch.arange(start, min(start + batch_size, stop))
-        batch = dataset.batch(index).to(device)
-        scores = None
-        if not full_ranking:
-            pass  # sampled candidates only, below
-        elif retriever is not None:
-            top, top_scores = _search(retriever, model.session_embedding(batch), batch.y, max(ks))
-            evaluator.update_topk(top, batch.y.cpu(), top_scores)
-        elif candidates is not None:
-            cand = candidates[index].to(device)
-            evaluator.update_candidates(model.score(batch, cand), cand, batch.y)
-        else:
-            if items is None:
+    for block_start in range(first, stop, block):
+        block_index = torch.arange(block_start, min(block_start + block, stop))
+        block_batch = dataset.batch(block_index).to(device)
+        block_queries = model.session_embedding(block_batch) if blocked else None
+        for offset in range(0, block_index.numel(), batch_size):
+            index = block_index[offset : offset + batch_size]
+            batch = block_batch  # the chunk itself when not blocked
+            y = dataset.y[index].to(device)
+            scores = None
+            if not full_ranking:
+                pass  # sampled candidates only, below
+            elif retriever is not None:
+                top, top_scores = _search(retriever, model.session_embedding(batch), y, max(ks))
+                evaluator.update_topk(top, y.cpu(), top_scores)
+            elif candidates is not None:
+                cand = candidates[index].to(device)
+                evaluator.update_candidates(model.score(batch, cand), cand, y)
+            elif block_queries is None:
                 scores = model.score(batch)
+                evaluator.update(scores, y)
             else:
-                scores = similarity(model.session_embedding(batch), items, model.metric)
-            evaluator.update(scores, batch.y)
-        if sampled is not None:
-            cand = torch.cat([batch.y.view(-1, 1), sampled[index].to(device)], dim=1)
-            cand_scores = model.score(batch, cand) if scores is None else scores.gather(1, cand)
-            sampled_evaluator.update_candidates(cand_scores, cand, batch.y)
-            auc_evaluator.update(cand_scores, cand == batch.y.view(-1, 1), groups[index])
+                queries = block_queries[offset : offset + batch_size]
+                scores = _ranking_scores(queries, items, item_bias)
+                evaluator.update(scores, y)
+            if sampled is not None:
+                cand = torch.cat([y.view(-1, 1), sampled[index].to(device)], dim=1)
+                if scores is None:
+                    cand_scores = model.score(batch, cand)
+                else:
+                    cand_scores = scores.gather(1, cand)
+                    if item_bias is not None:  # the true -||q - v||^2 (AUC compares rows)
+                        cand_scores -= queries.square().sum(1, keepdim=True)
+                sampled_evaluator.update_candidates(cand_scores, cand, y)
+                auc_evaluator.update(cand_scores, cand == y.view(-1, 1), groups[index])
     model.train(was_training)
     if distributed:
         for ev in (evaluator, sampled_evaluator, auc_evaluator):
@@ -140,6 +157,34 @@ def evaluate(
         results.update(sampled_evaluator.compute())
         results.update(auc_evaluator.compute())
     return results
+
+
+#: sessions a retrieval model embeds at once in :func:`evaluate` (their
+#: ``[EMBED_BLOCK, d]`` vectors are small; the score blocks stay ``batch_size`` rows)
+EMBED_BLOCK = 1000
+
+
+def _l2_bias(items: Tensor) -> Tensor:
+    """``-||v||^2`` of every item, ``-inf`` for the padding row 0."""
+    bias = items.square().sum(1).neg_()
+    bias[0] = -math.inf
+    return bias
+
+
+def _ranking_scores(queries: Tensor, items: Tensor, item_bias: Tensor | None) -> Tensor:
+    """Scores that rank items as :func:`~graphrec.models.similarity` does.
+
+    ``"dot"``: the inner products themselves. ``"l2"`` (``item_bias`` given):
+    :math:`2\\,\\mathbf{q}^\top\\mathbf{v} - \\lVert\\mathbf{v}\rVert^2`, which
+    is :math:`-\\lVert\\mathbf{q} - \\mathbf{v}\rVert^2` plus the constant
+    :math:`\\lVert\\mathbf{q}\rVert^2` of each row: the same order, in one
+    fused matmul instead of four passes over the block.
+    """
+    if item_bias is None:
+        scores = queries @ items.t()
+        scores[:, 0] = -math.inf
+        return scores
+    return torch.addmm(item_bias, queries, items.t(), alpha=2)
 
 
 def _search(

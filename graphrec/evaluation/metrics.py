@@ -102,6 +102,38 @@ def relevant_positions(
     return positions
 
 
+def top_k(scores: Tensor, k: int, block: int = 64) -> tuple[Tensor, Tensor]:
+    """``scores.topk(k, dim=1)`` for wide score rows, through block maxima.
+
+    Each row is cut into blocks of ``block`` columns. The ``k`` largest
+    values of a row all lie in the ``k`` blocks with the largest maxima (a
+    value outside them has at least ``k`` values at least as large, one per
+    such block), so one vectorised ``amax`` pass over the row, a ``topk``
+    over its block maxima and one over ``k * block`` gathered values replace
+    a selection over the whole row. The values are exactly ``topk``'s, best
+    first; among tied values the columns returned may differ. On a CPU this
+    costs about a memory pass, several times less than ``topk`` over a
+    43,000-item catalogue; elsewhere (GPU) and for narrow rows it is ``topk``.
+
+    Returns:
+        ``(values, columns)``, each ``[rows, k]``.
+    """
+    rows, num = scores.shape
+    blocks = num // block
+    if scores.device.type != "cpu" or blocks < 4 * k or scores.stride(1) != 1:
+        return scores.topk(k, dim=1)
+    body = scores[:, : blocks * block].view(rows, blocks, block)
+    chosen = body.amax(dim=2).topk(k, dim=1).indices  # [rows, k]
+    values = body[torch.arange(rows).view(-1, 1), chosen].view(rows, k * block)
+    columns = (chosen.unsqueeze(2) * block + torch.arange(block)).view(rows, k * block)
+    if blocks * block < num:  # the last, partial block is always a candidate
+        values = torch.cat([values, scores[:, blocks * block :]], dim=1)
+        tail = torch.arange(blocks * block, num).expand(rows, -1)
+        columns = torch.cat([columns, tail], dim=1)
+    top_values, at = values.topk(k, dim=1)
+    return top_values, columns.gather(1, at)
+
+
 class Evaluator:
     r"""Accumulates HR@K, MRR@K, NDCG@K and catalogue coverage@K.
 
@@ -179,11 +211,12 @@ class Evaluator:
 
         Ranks follow the pessimistic tie rule of :func:`rank_of_target`. Only
         ranks up to ``max(ks)`` matter, so they are read off the
-        top-``max(ks)`` values (:func:`relevant_positions`): one ``topk`` pass
-        instead of a comparison over the whole catalogue.
+        top-``max(ks)`` values (:func:`relevant_positions`), selected by
+        :func:`top_k` (about one memory pass) instead of a comparison over
+        the whole catalogue.
         """
         k = min(self.ks[-1], scores.size(1))
-        top_values, top = scores.topk(k, dim=1)
+        top_values, top = top_k(scores, k)
         ranks = relevant_positions(scores, target.view(-1, 1), k=k, top_values=top_values)
         self.update_ranks(ranks.view(-1))
         if self._seen is not None:

@@ -143,9 +143,8 @@ class SDM(RetrievalRecommender):
     def _embed(self, items: list[Tensor], categories: list[Tensor] | None) -> list[list[Tensor]]:
         """Embeddings of several id tensors, one table lookup per feature.
 
-        One lookup per table keeps the backward pass to one dense gradient of
-        the table (a zero-filled ``[num_items + 1, d]`` buffer) instead of one
-        per call.
+        One lookup per table keeps the backward pass to one gradient of the
+        table instead of one per call.
 
         Returns:
             For each id tensor, its features: ``[item]`` or ``[item, category]``.
@@ -160,7 +159,9 @@ class SDM(RetrievalRecommender):
             tables.append((self.category_embedding, categories))
         per_feature = []
         for table, ids in tables:
-            flat = table(torch.cat([i.reshape(-1) for i in ids]))
+            flat_ids = torch.cat([i.reshape(-1) for i in ids])
+            # the item table through lookup_items: a sparse gradient inside the full-softmax loss
+            flat = self.lookup_items(flat_ids) if table is self.item_embedding else table(flat_ids)
             chunks = flat.split([i.numel() for i in ids])
             dim = table.embedding_dim
             per_feature.append([c.view(*i.shape, dim) for c, i in zip(chunks, ids, strict=True)])

@@ -81,7 +81,7 @@ class SRGNN(RetrievalRecommender):
 
     def node_states(self, batch: SessionBatch) -> Tensor:
         """``[N, d]``: item embeddings of the graph nodes after the GNN steps."""
-        h = self.item_embedding(batch.x)
+        h = self.lookup_items(batch.x)
         for _ in range(self.num_layers):
             h = self.conv(h, batch.edge_index, batch.edge_weight_in, batch.edge_weight_out)
         return h

@@ -110,7 +110,7 @@ class STAMP(RetrievalRecommender):
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         num_sessions = batch.num_sessions
         click_session = batch.click_session()
-        x = self.item_embedding(batch.x[batch.alias])  # [T, d], the chain's clicks
+        x = self.lookup_items(batch.x[batch.alias])  # [T, d], the chain's clicks
         if self.variant == "code":
             x = clip_norm(x, self.max_norm)
         last = x[batch.click_ptr()[1:] - 1]  # m_t = x_t

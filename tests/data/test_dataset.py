@@ -86,11 +86,60 @@ def test_loader_deterministic_and_resumable():
     assert [b.y.tolist() for b in loader] != full
 
 
-def test_through_pyg_dataloader_equals_batch():
+def _assert_same_batch(got, ref):
+    assert type(got) is type(ref)
+    assert set(got.keys()) == set(ref.keys())
+    for key in ref.keys():
+        assert torch.equal(got[key], ref[key]), key
+    assert got.num_graphs == ref.num_graphs
+    assert got._slice_dict.keys() == ref._slice_dict.keys()
+    for key in ref._slice_dict:
+        assert torch.equal(got._slice_dict[key], ref._slice_dict[key]), key
+        assert torch.equal(got._inc_dict[key], ref._inc_dict[key]), key
+
+
+def test_through_pyg_dataloader_equals_samples_one_by_one():
+    from torch_geometric.data import Batch
+    from torch_geometric.loader import DataLoader
+
+    ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]], item_category=torch.arange(8) % 3)
+    ds.user = torch.arange(len(ds))
+    order = [4, 0, 7, 2, 5, 1]
+    loaded = list(DataLoader(ds, batch_size=4, sampler=order))
+    assert [b.num_graphs for b in loaded] == [4, 2]
+    for got, idx in zip(loaded, (order[:4], order[4:]), strict=True):
+        ref = Batch.from_data_list([ds[i] for i in idx])  # PyG's own per-sample collation
+        _assert_same_batch(got, ref)
+        assert "precollated" not in got
+        back = got.to_data_list()
+        assert [d.x.tolist() for d in back] == [ds[i].x.tolist() for i in idx]
+        assert [d.alias.tolist() for d in back] == [ds[i].alias.tolist() for i in idx]
+
+
+def test_fetch_is_batched_and_can_be_turned_off():
     from torch_geometric.loader import DataLoader
 
     ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]])
-    pyg = next(iter(DataLoader(ds, batch_size=5)))
-    ours = ds.batch(range(5))
-    for key in ours.keys():
-        assert torch.equal(pyg[key], ours[key]), key
+    fetched = ds.__getitems__([3, 1, 2])
+    assert len(fetched) == 1  # one placeholder carrying the whole batch
+    _assert_same_batch(collate(fetched), ds.batch([3, 1, 2]))
+    # a torch loader with graphrec's collate, and a Subset, take the same path
+    plain = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate)
+    _assert_same_batch(next(iter(plain)), ds.batch([0, 1, 2]))
+    subset = torch.utils.data.Subset(ds, [5, 4])
+    _assert_same_batch(next(iter(DataLoader(subset, batch_size=2))), ds.batch([5, 4]))
+    # off: torch fetches samples one by one, as a custom collate_fn expects
+    ds.precollate = False
+    assert ds.__getitems__ is None
+    seen = next(iter(torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=list)))
+    assert len(seen) == 3 and seen[1].y.tolist() == ds[1].y.tolist()
+    _assert_same_batch(next(iter(DataLoader(ds, batch_size=3))), ds.batch([0, 1, 2]))
+
+
+def test_pyg_dataloader_in_worker_processes():
+    from torch_geometric.loader import DataLoader
+
+    ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]])
+    got = list(DataLoader(ds, batch_size=3, num_workers=1))
+    for b, start in zip(got, (0, 3, 6), strict=False):
+        _assert_same_batch(b, ds.batch(list(range(start, min(start + 3, len(ds))))))

@@ -10,6 +10,7 @@ from graphrec.evaluation import (
     format_table,
     rank_of_target,
     relevant_positions,
+    top_k,
 )
 
 NEG = float("-inf")
@@ -322,3 +323,26 @@ def test_multi_target_scores_follow_the_tie_rule():
     ev = MultiTargetEvaluator(ks=(3,))
     ev.update_scores(scores, torch.tensor([[1, 3]]))
     assert ev.compute()["Recall@3"] == 0.5
+
+
+def test_top_k_hand_checked():
+    # 4 blocks of 4 columns (+ a partial one): the best values sit in blocks 3, 0 and the tail
+    scores = torch.tensor([[9.0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 8, 7, 0, 0, 6, 5]])
+    values, columns = top_k(scores, 4, block=1)  # 18 blocks of one column
+    assert values.tolist() == [[9.0, 8.0, 7.0, 6.0]] and columns.tolist() == [[0, 12, 13, 16]]
+    values, columns = top_k(scores.repeat(1, 8), 1, block=4)
+    assert values.tolist() == [[9.0]] and scores.repeat(1, 8)[0, columns[0, 0]] == 9.0
+
+
+@pytest.mark.parametrize("num", [1280, 1281, 43098])
+def test_top_k_equals_topk(num):
+    gen = torch.Generator().manual_seed(num)
+    for ties in (False, True):
+        scores = torch.randn(50, num, generator=gen)
+        if ties:  # a few distinct values: ties everywhere, including at the k-th value
+            scores = (scores * 2).round()
+        scores[:, 0] = -math.inf
+        values, columns = top_k(scores, 20)
+        assert torch.equal(values, scores.topk(20, dim=1).values)
+        assert torch.equal(scores.gather(1, columns), values)
+        assert bool((columns.sort(dim=1).values.diff(dim=1) > 0).all())  # distinct columns
