@@ -208,3 +208,27 @@ def test_rest_of_sessions_and_the_session_rec_protocol(data, model):
     assert out["HR@10"] == pytest.approx(plain["HR@10"]) and out["MRR@10"] == pytest.approx(
         plain["MRR@10"]
     )
+
+
+def test_l2_model_blocked_scores_equal_the_exact_similarity(data):
+    # AttRec scores by -||q - v||^2; the evaluator ranks with 2 q.v - ||v||^2 (one fused
+    # matmul) in blocks of EMBED_BLOCK sessions: every metric must equal the exact path
+    from graphrec.evaluation import AUCEvaluator, auc_groups, sample_negatives
+    from graphrec.models import build_model
+
+    train, test = data
+    torch.manual_seed(0)
+    model = build_model("attrec", dataset=train, hidden_channels=8).eval()
+    assert model.metric == "l2"
+    got = evaluate(model, test, ks=(5, 20), batch_size=23, negatives=10)
+    with torch.no_grad():
+        scores = model.score(test.batch(torch.arange(len(test))))
+    ev = Evaluator(ks=(5, 20), num_items=test.num_items)
+    ev.update(scores, test.y)
+    neg = sample_negatives(test, 10, 0)
+    cand = torch.cat([test.y.view(-1, 1), neg], 1)
+    auc = AUCEvaluator(" (10 neg.)")
+    auc.update(scores.gather(1, cand), cand == test.y.view(-1, 1), auc_groups(test))
+    want = {**ev.compute(), **auc.compute()}
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
