@@ -171,6 +171,8 @@ long-term history (``history``, ``history_length`` [B], ``history_category``;
 # -- pre-collated batches through PyG's own collate ---------------------------
 #: the store key of a placeholder that carries an already collated batch
 PRECOLLATED_KEY = "precollated"
+#: what ``Batch.from_data_list`` records besides the tensors
+BOOKKEEPING = ("_num_graphs", "_slice_dict", "_inc_dict")
 
 
 class Precollated:
@@ -188,11 +190,10 @@ class Precollated:
     collation of the individual samples (tested against it).
     """
 
-    __slots__ = ("batch", "pending")
+    __slots__ = ("batch",)
 
     def __init__(self, batch: SessionBatch) -> None:
         self.batch = batch
-        self.pending = {"_num_graphs", "_slice_dict", "_inc_dict"}
 
     def placeholder(self) -> SessionData:
         data = SessionData()
@@ -200,15 +201,17 @@ class Precollated:
         return data
 
     def adopt(self, target: Any, name: str) -> Any:
-        """Move the carried batch's state into ``target`` (first call) and
-        return its value of ``name``; the placeholder key goes once all three
-        bookkeeping attributes have been recorded."""
+        """Move the carried batch's tensors into ``target`` (at the first of
+        the three bookkeeping assignments) and return its value of ``name``;
+        the placeholder key goes once all three have been recorded."""
         store = target._store._mapping
-        if len(self.pending) == 3:  # first call: the tensors
+        pending = target.__dict__.setdefault("_adopting", set(BOOKKEEPING))
+        if len(pending) == len(BOOKKEEPING):
             store.update(self.batch._store._mapping)
-        self.pending.discard(name)
-        if not self.pending:
+        pending.discard(name)
+        if not pending:
             store.pop(PRECOLLATED_KEY, None)
+            del target.__dict__["_adopting"]
         return self.batch.__dict__[name]
 
 
@@ -228,5 +231,5 @@ def _bookkeeping(name: str) -> property:
     return property(fget, fset)
 
 
-for _name in ("_num_graphs", "_slice_dict", "_inc_dict"):
+for _name in BOOKKEEPING:
     setattr(SessionBatch, _name, _bookkeeping(_name))

@@ -47,6 +47,23 @@ def rank_of_target(scores: Tensor, target: Tensor) -> Tensor:
     return ranks
 
 
+def _rank_within_top(scores: Tensor, target: Tensor, top_values: Tensor) -> Tensor:
+    """:func:`rank_of_target` where it is at most ``k`` (``inf`` beyond), from
+    the top-``k`` values: one comparison of ``[B, k]``; only a row whose
+    target ties the ``k``-th value, whose tie group may run past the top-``k``,
+    is counted over its whole row."""
+    target_score = scores.gather(1, target.view(-1, 1))  # [B, 1]
+    kth = top_values[:, -1:]
+    ranks = (top_values >= target_score).sum(dim=1).double()
+    boundary = (target_score == kth).view(-1)
+    if top_values.size(1) < scores.size(1) and bool(boundary.any()):
+        rows = torch.nonzero(boundary).view(-1)
+        ranks[rows] = (scores[rows] >= target_score[rows]).sum(dim=1).double()
+    miss = (target_score < kth).view(-1) | (target_score == -math.inf).view(-1)
+    ranks[miss | (ranks > top_values.size(1))] = math.inf
+    return ranks
+
+
 def relevant_positions(
     scores: Tensor,
     relevant: Tensor,
@@ -125,13 +142,13 @@ def top_k(scores: Tensor, k: int, block: int = 64) -> tuple[Tensor, Tensor]:
     body = scores[:, : blocks * block].view(rows, blocks, block)
     chosen = body.amax(dim=2).topk(k, dim=1).indices  # [rows, k]
     values = body[torch.arange(rows).view(-1, 1), chosen].view(rows, k * block)
-    columns = (chosen.unsqueeze(2) * block + torch.arange(block)).view(rows, k * block)
     if blocks * block < num:  # the last, partial block is always a candidate
         values = torch.cat([values, scores[:, blocks * block :]], dim=1)
-        tail = torch.arange(blocks * block, num).expand(rows, -1)
-        columns = torch.cat([columns, tail], dim=1)
     top_values, at = values.topk(k, dim=1)
-    return top_values, columns.gather(1, at)
+    # the column of each winner: in chosen block at // block, or in the partial block
+    in_block = chosen.gather(1, (at // block).clamp_(max=k - 1)) * block + at % block
+    columns = torch.where(at < k * block, in_block, at + (blocks - k) * block)
+    return top_values, columns
 
 
 class Evaluator:
@@ -193,18 +210,18 @@ class Evaluator:
     # -- updates ----------------------------------------------------------------
     def update_ranks(self, ranks: Tensor) -> None:
         """Add samples by the rank of their target (``inf`` for a miss)."""
-        ranks = ranks.double().cpu()
+        ranks = ranks.double().cpu().view(-1, 1)
         self.count += ranks.numel()
-        for k in self.ks:
-            hit = ranks <= k
-            for m in self.metrics:
-                if m == "hr":
-                    value = hit.sum()
-                elif m == "mrr":
-                    value = (1.0 / ranks[hit]).sum()
-                else:
-                    value = (1.0 / torch.log2(ranks[hit] + 1)).sum()
-                self._sums[(m, k)] += float(value)
+        hit = ranks <= torch.tensor(self.ks, dtype=torch.double)  # [B, K]
+        gains = {
+            "hr": hit.double(),
+            "mrr": torch.where(hit, ranks.reciprocal(), 0.0),
+            "ndcg": torch.where(hit, torch.log2(ranks + 1).reciprocal(), 0.0),
+        }
+        sums = torch.stack([gains[m].sum(0) for m in self.metrics]).tolist()  # one sync
+        for m, row in zip(self.metrics, sums, strict=True):
+            for k, value in zip(self.ks, row, strict=True):
+                self._sums[(m, k)] += value
 
     def update(self, scores: Tensor, target: Tensor) -> None:
         """Add samples from full score matrices ``[B, num_items + 1]``.
@@ -217,8 +234,7 @@ class Evaluator:
         """
         k = min(self.ks[-1], scores.size(1))
         top_values, top = top_k(scores, k)
-        ranks = relevant_positions(scores, target.view(-1, 1), k=k, top_values=top_values)
-        self.update_ranks(ranks.view(-1))
+        self.update_ranks(_rank_within_top(scores, target, top_values))
         if self._seen is not None:
             self._mark_seen(top)
 

@@ -117,12 +117,17 @@ def test_through_pyg_dataloader_equals_samples_one_by_one():
 
 
 def test_fetch_is_batched_and_can_be_turned_off():
+    from torch_geometric.data import Batch
     from torch_geometric.loader import DataLoader
 
     ds = make([[1, 2, 1, 3, 1, 2, 4], [5, 5, 6], [2, 7, 2, 7]])
     fetched = ds.__getitems__([3, 1, 2])
     assert len(fetched) == 1  # one placeholder carrying the whole batch
     _assert_same_batch(collate(fetched), ds.batch([3, 1, 2]))
+    for _ in range(2):  # PyG's collate of the same placeholder, twice
+        again = Batch.from_data_list(fetched)
+        _assert_same_batch(again, ds.batch([3, 1, 2]))
+        assert "precollated" not in again and "_adopting" not in again.__dict__
     # a torch loader with graphrec's collate, and a Subset, take the same path
     plain = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate)
     _assert_same_batch(next(iter(plain)), ds.batch([0, 1, 2]))
