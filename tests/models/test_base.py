@@ -58,3 +58,30 @@ def test_candidate_scores_match_full_scores(model):
 def test_item_ids_must_increase(model):
     with pytest.raises(ValueError, match="strictly increasing"):
         model.set_item_ids(torch.tensor([0, 11, 44, 33, 55, 66]))
+
+
+@pytest.mark.parametrize("name", ["srgnn", "stamp", "sdm"])
+def test_fused_loss_gradients_equal_the_unfused_ones(name):
+    # inside loss() the item lookup has a sparse gradient, added into the dense one of
+    # the full softmax; every parameter's gradient must equal the plain cross-entropy's
+    from graphrec.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, num_items=9, hidden_channels=8)
+    sessions = [[1, 2, 1, 3], [4, 4, 5], [9, 2]]
+    batch = collate([session_graph(s[:-1], target=s[-1]) for s in sessions])
+    model.loss(batch).backward()
+    fused = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert not model.item_embedding.weight.grad.is_sparse  # Adam needs a dense gradient
+    model.zero_grad()
+    scores = model.score(batch)
+    torch.nn.functional.cross_entropy(scores[:, 1:], batch.y - 1).backward()
+    plain = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert fused.keys() == plain.keys()
+    for n in plain:
+        assert torch.allclose(fused[n], plain[n], atol=1e-6), n
+    assert fused["item_embedding.weight"][0].abs().sum() == 0  # padding row untouched
+    # outside loss() the lookup's gradient is the usual dense one
+    model.zero_grad()
+    model.session_embedding(batch).sum().backward()
+    assert not model.item_embedding.weight.grad.is_sparse
