@@ -17,11 +17,10 @@ against the trainer's path (``SessionLoader``), in alternating rounds (target:
 from __future__ import annotations
 
 import gc
-import statistics
 import time
 
 import torch
-from _common import data_root_or_exit, rss_mib
+from _common import data_root_or_exit, rounds, rss_mib
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
@@ -81,17 +80,18 @@ def main() -> None:
         "SessionLoader": iter(SessionLoader(ds, batch_size=100, shuffle=True, seed=0)),
         "PyG DataLoader": iter(DataLoader(ds, batch_size=100, shuffle=True)),
     }
-    times = {name: [] for name in feeds}
-    for r in range(6):
-        for name, feed in feeds.items():
-            start = time.perf_counter()
-            for _ in range(40):
-                opt.zero_grad(set_to_none=True)
-                model.loss(next(feed)).backward()
-                opt.step()
-            if r:  # the first round warms up
-                times[name].append(4000 / (time.perf_counter() - start))
-    rate = {name: statistics.median(t) for name, t in times.items()}
+
+    def train_from(feed):
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            model.loss(next(feed)).backward()
+            opt.step()
+
+        return step
+
+    steps = {name: train_from(feed) for name, feed in feeds.items()}
+    seconds = rounds(steps, 40, 5, torch.device("cpu"), warmup=40)
+    rate = {name: 100 / s for name, s in seconds.items()}
     ratio = rate["PyG DataLoader"] / rate["SessionLoader"]
     print(
         f"SR-GNN training         {rate['SessionLoader']:,.0f} samples/s (SessionLoader), "

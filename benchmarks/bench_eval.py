@@ -18,26 +18,13 @@ on the weights.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
-from _common import data_root_or_exit
+from _common import data_root_or_exit, rounds, sync
 
 from graphrec.datasets import load_benchmark
 from graphrec.evaluation import Evaluator, evaluate
 from graphrec.models import build_model, similarity
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main() -> None:
@@ -98,14 +85,8 @@ def measure(name: str, test, b: int, repeats: int, device: torch.device) -> dict
             ev.update(scores, target)
         sync(device)
 
-    run_eval(), run_floor()  # warm-up
-    times = {"eval": [], "floor": [], "embed": [], "rank": []}
-    for _ in range(repeats):
-        for key, fn in (("eval", run_eval), ("floor", run_floor)):
-            times[key].append(timed(fn))
-    for key, fn in (("embed", run_embed), ("rank", run_rank)):
-        times[key].append(timed(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
+    med = rounds({"eval": run_eval, "floor": run_floor}, 1, repeats, device, warmup=1)
+    return med | rounds({"embed": run_embed, "rank": run_rank}, 1, 1, device, warmup=0)
 
 
 if __name__ == "__main__":

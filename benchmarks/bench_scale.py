@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import torch
+from _common import sync
 
 
 # -- one point (run in a subprocess) --------------------------------------------
@@ -184,11 +185,6 @@ def run_point(num_clicks: int, num_items: int, args: argparse.Namespace) -> dict
             out[f"{kind}_top20_s"] = time.perf_counter() - start
             out[f"{kind}_recall"] = retriever.recall_vs_exact(queries, vectors, 20)
     return out
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 # -- the sweeps ----------------------------------------------------------------

@@ -16,12 +16,11 @@ Targets: >= 3,000 training samples/s, <= 8 s for the 60,858 test samples.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from _common import data_root_or_exit
+from _common import data_root_or_exit, rounds, sync
 
 from graphrec import SRGNN
 from graphrec.data import SessionLoader
@@ -60,11 +59,6 @@ def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool, de
     return samples / (time.perf_counter() - start)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def make_floor(model, device: torch.device, b: int = 100):
     """The floor of one step: the three full-softmax matmuls of a batch of ``b``
     and one fused Adam update of all of ``model``'s parameters."""
@@ -82,23 +76,6 @@ def make_floor(model, device: torch.device, b: int = 100):
         return b
 
     return floor
-
-
-def rounds(fns: dict, steps: int, count: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternating rounds."""
-    times = {name: [] for name in fns}
-    for fn in fns.values():
-        for _ in range(5):
-            fn()
-    for _ in range(count):
-        for name, fn in fns.items():
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            sync(device)
-            times[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
