@@ -285,18 +285,25 @@ def evaluate_multi_target(
 
     See :func:`split_for_multi_target` for the protocol.
     """
-    ks = tuple(ks)
     inputs, targets = split_for_multi_target(dataset, fraction)
-    evaluator = MultiTargetEvaluator(ks)
+    evaluator = MultiTargetEvaluator(tuple(ks))
+    for index, scores in _full_scores(model, inputs, batch_size):
+        evaluator.update_scores(scores, targets[index].to(scores.device))
+    return evaluator.compute()
+
+
+def _full_scores(model: SessionRecommender, dataset: SessionDataset, batch_size: int):
+    """Yield ``(index, scores)``: the full-catalogue scores of ``dataset``,
+    ``batch_size`` samples at a time, with the model in eval mode meanwhile."""
     device = model.item_ids.device
     was_training = model.training
     model.eval()
-    for start in range(0, len(inputs), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(inputs)))
-        scores = model.score(inputs.batch(index).to(device))
-        evaluator.update_scores(scores, targets[index].to(scores.device))
-    model.train(was_training)
-    return evaluator.compute()
+    try:
+        for start in range(0, len(dataset), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(dataset)))
+            yield index, model.score(dataset.batch(index).to(device))
+    finally:
+        model.train(was_training)
 
 
 def rest_of_sessions(dataset: SessionDataset, index: Tensor) -> Tensor:
@@ -337,12 +344,6 @@ def evaluate_session_rec(
     of the training and test files; session-rec ranks the training items).
     """
     evaluator = SessionRecEvaluator(ks)
-    device = model.item_ids.device
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(dataset), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(dataset)))
-        scores = model.score(dataset.batch(index).to(device))
+    for index, scores in _full_scores(model, dataset, batch_size):
         evaluator.update(scores, rest_of_sessions(dataset, index).to(scores.device))
-    model.train(was_training)
     return evaluator.compute()

@@ -47,23 +47,6 @@ def rank_of_target(scores: Tensor, target: Tensor) -> Tensor:
     return ranks
 
 
-def _rank_within_top(scores: Tensor, target: Tensor, top_values: Tensor) -> Tensor:
-    """:func:`rank_of_target` where it is at most ``k`` (``inf`` beyond), from
-    the top-``k`` values: one comparison of ``[B, k]``; only a row whose
-    target ties the ``k``-th value, whose tie group may run past the top-``k``,
-    is counted over its whole row."""
-    target_score = scores.gather(1, target.view(-1, 1))  # [B, 1]
-    kth = top_values[:, -1:]
-    ranks = (top_values >= target_score).sum(dim=1).double()
-    boundary = (target_score == kth).view(-1)
-    if top_values.size(1) < scores.size(1) and bool(boundary.any()):
-        rows = torch.nonzero(boundary).view(-1)
-        ranks[rows] = (scores[rows] >= target_score[rows]).sum(dim=1).double()
-    miss = (target_score < kth).view(-1) | (target_score == -math.inf).view(-1)
-    ranks[miss | (ranks > top_values.size(1))] = math.inf
-    return ranks
-
-
 def relevant_positions(
     scores: Tensor,
     relevant: Tensor,
@@ -103,6 +86,14 @@ def relevant_positions(
     valid = valid & (s > -math.inf)
     top = scores.topk(k, dim=1).values if top_values is None else top_values
     kth = top[:, -1:]
+    if relevant.size(1) == 1:  # one relevant item: its position is its rank_of_target
+        positions = (top >= s).sum(dim=1, keepdim=True).double()
+        boundary = (valid & (s == kth)).view(-1)
+        if k < num and bool(boundary.any()):  # the tie group may run past the top-k
+            rows = torch.nonzero(boundary).view(-1)
+            positions[rows, 0] = (scores[rows] >= s[rows]).sum(dim=1).double()
+        positions[~valid | (s < kth) | (positions > k)] = math.inf
+        return positions
     higher = (top.unsqueeze(1) > s.unsqueeze(2)).sum(dim=2)
     tied = (top.unsqueeze(1) == s.unsqueeze(2)).sum(dim=2)
     # a relevant item tying the k-th value: its tie group may run past the top-k
@@ -234,7 +225,8 @@ class Evaluator:
         """
         k = min(self.ks[-1], scores.size(1))
         top_values, top = top_k(scores, k)
-        self.update_ranks(_rank_within_top(scores, target, top_values))
+        ranks = relevant_positions(scores, target.view(-1, 1), k=k, top_values=top_values)
+        self.update_ranks(ranks.view(-1))
         if self._seen is not None:
             self._mark_seen(top)
 
