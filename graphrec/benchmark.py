@@ -94,6 +94,7 @@ def run_benchmark(
     train: bool = True,
     negatives: int = NEGATIVES,
     num_threads: int | str | None = None,
+    reuse_memory: bool = True,
 ) -> dict[str, Any]:
     """Train and test ``models`` over ``seeds`` on ``dataset``; write the tables.
 
@@ -122,6 +123,7 @@ def run_benchmark(
             have a row. (default: ``100``)
         num_threads (int or str, optional): CPU threads of every training
             (``"auto"``: see :mod:`graphrec.threads`; ``None``: torch's).
+        reuse_memory (bool): see :class:`~graphrec.training.Trainer`. (default: ``True``)
         train (bool): ``False`` only reads back finished runs and writes the
             tables from them (runs not yet done are left out and listed).
             (default: ``True``)
@@ -170,6 +172,7 @@ def run_benchmark(
                     epochs=epochs, max_steps=max_steps, patience=patience,
                     monitor=default_monitor(name, dataset, negatives), device=device,
                     progress=progress, negatives=negatives, num_threads=num_threads,
+                    reuse_memory=reuse_memory,
                 )  # fmt: skip
                 done.write_text(json.dumps(record, indent=2) + "\n")
             runs.setdefault(name, []).append(record)
@@ -219,6 +222,7 @@ def _train_and_test(
     progress: bool,
     negatives: int,
     num_threads: int | str | None,
+    reuse_memory: bool = True,
 ) -> dict[str, Any]:
     hp = {"epochs": 30, **TRAINING_DEFAULTS[name]}
     hp.pop("monitor", None)
@@ -240,6 +244,7 @@ def _train_and_test(
         run_info={"dataset": label, "valid_fraction": 0.1, **options},
         device=device,
         num_threads=num_threads,
+        reuse_memory=reuse_memory,
         **hp,
     )
     result = trainer.fit()

@@ -219,6 +219,7 @@ def _fit(
         device=args.device,
         valid_model=valid_model,
         num_threads=args.threads,
+        reuse_memory=not args.no_reuse_memory,
     )
     return trainer.fit(resume=args.resume)
 
@@ -478,6 +479,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
         train=not args.report,
         negatives=args.negatives,
         num_threads=args.threads,
+        reuse_memory=not args.no_reuse_memory,
     )
     print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
     print(results_markdown(result))
@@ -506,6 +508,12 @@ def cmd_plot(args: argparse.Namespace) -> None:
 _THREADS_HELP = (
     "CPU threads: a number, or auto (default): the CPUs available to the process "
     "(affinity, cgroup quota), less those other processes keep busy; one for small models"
+)
+
+
+_REUSE_HELP = (
+    "leave malloc's thresholds alone (by default freed CPU memory is kept for the next "
+    "step: no page faults for the large buffers; the process keeps its peak memory)"
 )
 
 
@@ -582,6 +590,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
     p.add_argument("--threads", type=_threads, default="auto", help=_THREADS_HELP)
+    p.add_argument("--no-reuse-memory", action="store_true", help=_REUSE_HELP)
     p.add_argument(
         "--distributed",
         action="store_true",
@@ -734,6 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negatives", type=int, default=100, help="sampled test negatives (AUC)")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=_threads, default="auto", help=_THREADS_HELP)
+    p.add_argument("--no-reuse-memory", action="store_true", help=_REUSE_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--report", action="store_true", help="train nothing: tables from the runs already done"

@@ -105,6 +105,24 @@ def test_threads_flag(tmp_path, capsys):
     assert "argument --threads: must be >= 1, got 0" in capsys.readouterr().err
 
 
+def test_no_reuse_memory_flag_reaches_the_trainer(tmp_path, monkeypatch):
+    from graphrec.training import Trainer
+
+    seen = []
+    init = Trainer.__init__
+
+    def record(self, *args, **kwargs):
+        seen.append(kwargs["reuse_memory"])
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", record)
+    for flag in ([], ["--no-reuse-memory"]):
+        argv = ["train", "--dataset", "synthetic", "--epochs", "1", "--max-steps", "2"]
+        argv += ["--hidden", "8", "--run-dir", str(tmp_path), "--no-progress", *flag]
+        assert main(argv) == 0
+    assert seen == [True, False]
+
+
 def test_verbose_before_or_after_subcommand():
     from graphrec.cli import build_parser
 

@@ -12,7 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch, collate, encode_item_ids, session_graph
-from graphrec.nn.functional import full_softmax_cross_entropy
+from graphrec.nn.functional import (
+    GradientSink,
+    full_softmax_cross_entropy,
+    mm_nt,
+    sink_embedding,
+)
 
 
 class SessionRecommender(nn.Module):
@@ -273,20 +278,19 @@ class RetrievalRecommender(SessionRecommender):
         return similarity(self.session_embedding(batch), items, self.metric)
 
     #: set by :meth:`loss` while it embeds the batch (see :meth:`lookup_items`)
-    _sparse_lookup: bool = False
+    _sink: GradientSink | None = None
 
     def lookup_items(self, index: Tensor) -> Tensor:
         """Rows ``index`` of ``item_embedding`` (padding row 0 gets no gradient).
 
-        Inside :meth:`loss` the table also receives the dense gradient of the
-        full softmax, so the lookup's own gradient is made sparse: its few
-        rows are added into that dense gradient, instead of a second
-        ``(num_items + 1) x d`` table of zeros being filled and summed.
-        Elsewhere (and on a GPU, where :meth:`loss` uses torch's own
-        cross-entropy) the gradient is the usual dense one, as
-        ``nn.Embedding``'s.
+        Inside :meth:`loss` (on a CPU) the table also receives the dense
+        gradient of the full softmax, so the lookup's rows are added into
+        that gradient in place (:class:`graphrec.nn.functional.GradientSink`),
+        instead of autograd filling a second ``(num_items + 1) x d`` table, or
+        copying the first, to sum them. Elsewhere the gradient is the usual
+        dense one, as ``nn.Embedding``'s.
         """
-        return F.embedding(index, self.item_embedding.weight, 0, sparse=self._sparse_lookup)
+        return sink_embedding(index, self.item_embedding.weight, self._sink)
 
     def loss(self, batch: SessionBatch) -> Tensor:
         if self.metric != "dot":
@@ -295,12 +299,13 @@ class RetrievalRecommender(SessionRecommender):
         if items.device.type != "cpu":
             # the same exact loss; on a GPU torch's own kernels measured faster (H100, batch 100)
             return F.cross_entropy(self.session_embedding(batch) @ items[1:].t(), batch.y - 1)
-        self._sparse_lookup = torch.is_grad_enabled() and items is self.item_embedding.weight
+        sink = GradientSink() if items is self.item_embedding.weight else None
+        self._sink = sink
         try:
             h = self.session_embedding(batch)
         finally:
-            self._sparse_lookup = False
-        return full_softmax_cross_entropy(h, items, batch.y)
+            self._sink = None
+        return full_softmax_cross_entropy(h, items, batch.y, sink)
 
 
 def batch_users(batch: SessionBatch, num_users: int) -> Tensor:
@@ -342,7 +347,7 @@ def similarity(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:
         if metric == "dot":
             return torch.einsum("bd,bcd->bc", queries, items)
         return -(queries.unsqueeze(1) - items).square().sum(-1)
-    scores = queries @ items.t()
+    scores = mm_nt(queries, items)  # blocked on a CPU without autograd
     if metric == "l2":
         # -||q - v||^2 = 2 q.v - ||v||^2 - ||q||^2, one matmul for the whole block
         scores.mul_(2).sub_(items.square().sum(1)).sub_(queries.square().sum(1, keepdim=True))

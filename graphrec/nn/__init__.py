@@ -3,9 +3,13 @@
 from graphrec.nn.augru import AUGRU
 from graphrec.nn.dice import Dice
 from graphrec.nn.functional import (
+    GradientSink,
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
+    mm_nt,
+    mm_tn,
+    sink_embedding,
     timing_signal,
 )
 from graphrec.nn.local_activation_unit import LocalActivationUnit
@@ -17,11 +21,15 @@ __all__ = [
     "AUGRU",
     "MLP",
     "Dice",
+    "GradientSink",
     "LocalActivationUnit",
     "ReLUSelfAttention",
     "SRGNNConv",
     "clip_norm",
     "full_softmax_cross_entropy",
     "masked_attention_pool",
+    "mm_nt",
+    "mm_tn",
+    "sink_embedding",
     "timing_signal",
 ]

@@ -27,6 +27,7 @@ from graphrec.distributed import (
     wrap,
 )
 from graphrec.evaluation import evaluate
+from graphrec.memory import reuse_freed_memory
 from graphrec.models import model_name
 from graphrec.models.base import SessionRecommender
 from graphrec.threads import configure_threads
@@ -121,6 +122,11 @@ class Trainer:
             ``valid_data`` instead of ``model`` itself, one that contains it:
             ``TwoStage(retriever, model)`` selects a ranker on the end-to-end
             metrics of the pipeline. (default: ``model``)
+        reuse_memory (bool): on a CPU, make ``malloc`` keep freed blocks for
+            the next step (:func:`graphrec.memory.reuse_freed_memory`, for
+            the whole process): the step's large buffers then cost no page
+            faults, and the blocked full-softmax products are used.
+            (default: ``True``)
     """
 
     def __init__(
@@ -150,6 +156,7 @@ class Trainer:
         valid_model: SessionRecommender | None = None,
         distributed: bool | None = None,
         num_threads: int | str | None = None,
+        reuse_memory: bool = True,
     ) -> None:
         if epochs < 1 or patience < 1 or lr_step < 1:
             raise ValueError("epochs, patience and lr_step must be >= 1")
@@ -174,6 +181,8 @@ class Trainer:
         if monitor not in valid_keys:
             raise ValueError(f"monitor must be one of {sorted(valid_keys)}, got {monitor!r}")
         self.device = torch.device(device) if device else model.item_ids.device
+        if reuse_memory and self.device.type == "cpu":
+            reuse_freed_memory()
         self.model = model.to(self.device)
         self.valid_model = valid_model.to(self.device) if valid_model is not None else model
         self.train_data, self.valid_data = train_data, valid_data

@@ -1,8 +1,19 @@
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from graphrec.nn.functional import clip_norm, masked_attention_pool, timing_signal
+from graphrec.nn.functional import (
+    GradientSink,
+    clip_norm,
+    full_softmax_cross_entropy,
+    masked_attention_pool,
+    mm_nt,
+    mm_tn,
+    sink_embedding,
+    timing_signal,
+)
 
 
 def test_timing_signal_by_hand():
@@ -34,3 +45,139 @@ def test_masked_attention_pool_equals_loop():
         k = keys[b][mask[b].bool()]
         expected = torch.zeros(3) if len(k) == 0 else torch.softmax(k @ query[b], 0) @ k
         assert torch.allclose(out[b], expected, atol=1e-6)
+
+
+# -- the full-softmax loss and its products ------------------------------------------
+
+
+@pytest.fixture
+def blocked(monkeypatch):
+    """Blocked products on tiny tables: blocks of 3 rows, as with reused memory."""
+    import graphrec.nn.functional as fn
+
+    monkeypatch.setattr(fn, "MM_BLOCK", 3)
+    monkeypatch.setattr(fn, "reusing_freed_memory", lambda: True)
+    return fn
+
+
+@pytest.mark.parametrize("num_rows", [6, 10, 11])  # whole blocks, and a tail of 1 or 2 rows
+def test_mm_nt_blocked_equals_plain(blocked, num_rows):
+    gen = torch.Generator().manual_seed(num_rows)
+    a, b = torch.randn(4, 5, generator=gen), torch.randn(num_rows, 5, generator=gen)
+    bias = torch.randn(num_rows, generator=gen)
+    assert torch.allclose(mm_nt(a, b), a @ b.t(), atol=1e-6)
+    assert torch.allclose(mm_nt(a, b, bias=bias, alpha=2), 2 * a @ b.t() + bias, atol=1e-6)
+    out, workspace = torch.full((4, num_rows), math.nan), torch.empty(4 * num_rows)
+    res = mm_nt(a, b, bias=bias, alpha=2, out=out, workspace=workspace)
+    assert res is out and torch.allclose(out, 2 * a @ b.t() + bias, atol=1e-6)
+    # the blocked product really ran: its batched part sits in the workspace
+    full = num_rows // 3 * 3
+    blocks = workspace[: full * 4].view(num_rows // 3, 4, 3)
+    assert torch.allclose(blocks.transpose(0, 1).reshape(4, full), 2 * a @ b[:full].t(), atol=1e-6)
+
+
+def test_mm_tn_blocked_equals_plain(blocked):
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(4, 11, generator=gen), torch.randn(4, 5, generator=gen)
+    assert torch.allclose(mm_tn(a, b), a.t() @ b, atol=1e-6)
+
+
+def test_blocked_products_stay_differentiable(blocked):
+    # with autograd the plain (differentiable) product is used
+    a = torch.randn(4, 5, requires_grad=True)
+    b = torch.randn(10, 5)
+    mm_nt(a, b, bias=torch.ones(10), alpha=3).sum().backward()
+    assert torch.allclose(a.grad, 3 * b.sum(0).expand(4, 5), atol=1e-5)
+    a.grad = None
+    mm_tn(torch.randn(2, 10), a[:2]).sum().backward()
+    assert a.grad is not None
+
+
+def test_mm_nt_plain_without_reused_memory(monkeypatch):
+    # no reused memory and no buffers: one plain product (the blocked one allocates more)
+    import graphrec.nn.functional as fn
+
+    monkeypatch.setattr(fn, "MM_BLOCK", 3)
+    monkeypatch.setattr(fn, "reusing_freed_memory", lambda: False)
+    calls = []
+    monkeypatch.setattr(torch, "bmm", lambda *args, **kw: calls.append(1))
+    a, b = torch.randn(4, 5), torch.randn(10, 5)
+    assert torch.allclose(fn.mm_nt(a, b), a @ b.t(), atol=1e-6)
+    x = torch.randn(4, 10)
+    assert torch.allclose(fn.mm_tn(x, a), x.t() @ a, atol=1e-6)
+    assert not calls
+
+
+def _reference_loss(h, weight, target):
+    """Plain cross-entropy in float64, padding row excluded."""
+    logits = h.double() @ weight.double()[1:].t()
+    return F.cross_entropy(logits, target - 1)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])  # 30: logits spread over hundreds
+@pytest.mark.parametrize("use_blocks", [False, True])
+def test_full_softmax_cross_entropy_equals_cross_entropy(scale, use_blocks, request):
+    if use_blocks:
+        request.getfixturevalue("blocked")
+    gen = torch.Generator().manual_seed(0)
+    h = (scale * torch.randn(6, 4, generator=gen)).requires_grad_()
+    weight = torch.randn(11, 4, generator=gen).requires_grad_()
+    target = torch.tensor([1, 5, 10, 3, 3, 7])
+    loss = full_softmax_cross_entropy(h, weight, target)
+    h64, w64 = h.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
+    expected = _reference_loss(h64, w64, target)
+    expected.backward()
+    loss.backward()
+    assert torch.allclose(loss.double(), expected, rtol=1e-5)
+    assert torch.allclose(h.grad.double(), h64.grad, atol=1e-5)
+    assert torch.allclose(weight.grad.double(), w64.grad, atol=1e-5)
+    assert weight.grad[0].abs().sum() == 0  # padding is never a class
+
+
+def test_full_softmax_cross_entropy_of_hopeless_targets_is_exact():
+    # the target's probability underflows float32 (a loss of about 500): -log p_y
+    # would be inf; the row's log-sum-exp is recomputed exactly instead
+    h = torch.tensor([[10.0, 0.0], [0.0, 1.0]])
+    weight = torch.tensor([[0.0, 0.0], [50.0, 0.0], [-0.1, 0.0], [0.0, 2.0]])
+    target = torch.tensor([2, 3])  # row 0: logits 500, -1, 0; the target scores -1
+    loss = full_softmax_cross_entropy(h, weight, target)
+    expected = _reference_loss(h, weight, target)
+    assert math.isfinite(float(loss))
+    assert torch.allclose(loss.double(), expected, rtol=1e-6)
+    assert float(expected) > 200
+
+
+def test_sink_embedding_adds_its_rows_into_the_loss_gradient():
+    gen = torch.Generator().manual_seed(2)
+    weight = torch.randn(8, 3, generator=gen).requires_grad_()
+    index = torch.tensor([[1, 0, 4], [4, 2, 0]])  # padding 0 gets no gradient
+    target = torch.tensor([3, 7])
+
+    def run(sink):
+        weight.grad = None
+        first = sink_embedding(index, weight, sink).sum(1)
+        second = sink_embedding(torch.tensor([5, 5]), weight, sink)  # two lookups, one sink
+        loss = full_softmax_cross_entropy(first * second, weight, target, sink)
+        loss.backward()
+        return weight.grad.clone()
+
+    sink = GradientSink()
+    with_sink = run(sink)
+    plain = run(None)
+    assert torch.allclose(with_sink, plain, atol=1e-6)
+    assert with_sink[0].abs().sum() == 0
+    assert sink.pending == 0 and sink.grad is None  # let go: .grad took the tensor itself
+
+
+def test_sink_embedding_without_a_loss_gives_the_dense_gradient():
+    weight = torch.randn(5, 2, requires_grad=True)
+    index = torch.tensor([0, 3, 3, 1])
+    (
+        sink_embedding(index, weight, GradientSink()) * torch.arange(1.0, 9.0).view(4, 2)
+    ).sum().backward()
+    expected = torch.zeros(5, 2)
+    expected[3] = torch.tensor([3.0 + 5.0, 4.0 + 6.0])
+    expected[1] = torch.tensor([7.0, 8.0])
+    assert torch.equal(weight.grad, expected)
+    with torch.no_grad():  # no autograd: plain F.embedding
+        assert torch.equal(sink_embedding(index, weight, GradientSink()), weight[index])

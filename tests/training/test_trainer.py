@@ -200,3 +200,13 @@ def test_valid_model_selects_a_ranker_on_the_pipeline(data):
     )  # fmt: skip
     result = trainer.fit()
     assert result.best_metrics == pytest.approx(evaluate(pipeline, data[1]))
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_reuse_memory_switch(data, monkeypatch, reuse):
+    import graphrec.training.trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "reuse_freed_memory", lambda: calls.append(1))
+    make_trainer(data, reuse_memory=reuse)
+    assert calls == ([1] if reuse else [])
