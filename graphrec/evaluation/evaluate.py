@@ -21,6 +21,7 @@ from graphrec.evaluation.metrics import (
 from graphrec.evaluation.negatives import sample_negatives
 from graphrec.evaluation.retrieval import FaissRetriever
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
+from graphrec.nn.functional import mm_nt
 
 
 @torch.no_grad()
@@ -106,9 +107,12 @@ def evaluate(
     if blocked and model.metric == "l2":
         item_bias = _l2_bias(items)
     block = batch_size * max(1, EMBED_BLOCK // batch_size) if blocked else batch_size
+    # the score block and the blocked product's buffer, allocated once (no page faults per block)
+    buffers = _score_buffers(batch_size, items) if blocked else None
     first, stop = shard(len(dataset)) if distributed else (0, len(dataset))
-    for block_start in range(first, stop, block):
-        block_index = torch.arange(block_start, min(block_start + block, stop))
+    order = by_length(dataset, torch.arange(first, stop))
+    for block_start in range(0, order.numel(), block):
+        block_index = order[block_start : block_start + block]
         block_batch = dataset.batch(block_index).to(device)
         block_queries = model.session_embedding(block_batch) if blocked else None
         for offset in range(0, block_index.numel(), batch_size):
@@ -129,7 +133,7 @@ def evaluate(
                 evaluator.update(scores, y)
             else:
                 queries = block_queries[offset : offset + batch_size]
-                scores = _ranking_scores(queries, items, item_bias)
+                scores = _ranking_scores(queries, items, item_bias, buffers)
                 evaluator.update(scores, y)
             if sampled is not None:
                 cand = torch.cat([y.view(-1, 1), sampled[index].to(device)], dim=1)
@@ -164,6 +168,24 @@ def evaluate(
 EMBED_BLOCK = 1000
 
 
+def by_length(dataset: SessionDataset, index: Tensor) -> Tensor:
+    """``index`` reordered by the samples' length: clicks, then history.
+
+    :func:`evaluate` visits the samples in this order, so that the sessions
+    batched together have nearly the same length and sequence models (SDM's
+    LSTM and self-attention, the rankers' histories) pad little: on the
+    Diginetica test set, 1,000 samples in file order pad to 5.7 times their
+    clicks, in this order to 1.1 times. The metrics do not depend on the order
+    (sums over samples; AUC sorts its impressions).
+    """
+    key = dataset.graphs.click_ptr.diff()[index]
+    if dataset.history is not None:
+        history_length = dataset.history[2][index]
+        longest = int(history_length.max()) if history_length.numel() else 0
+        key = key * (longest + 1) + history_length
+    return index[torch.argsort(key, stable=True)]
+
+
 def _l2_bias(items: Tensor) -> Tensor:
     """``-||v||^2`` of every item, ``-inf`` for the padding row 0."""
     bias = items.square().sum(1).neg_()
@@ -171,20 +193,35 @@ def _l2_bias(items: Tensor) -> Tensor:
     return bias
 
 
-def _ranking_scores(queries: Tensor, items: Tensor, item_bias: Tensor | None) -> Tensor:
+def _score_buffers(batch_size: int, items: Tensor) -> tuple[Tensor, Tensor]:
+    """The ``[batch_size, num_items + 1]`` score block and :func:`mm_nt`'s workspace."""
+    scores = items.new_empty(batch_size, items.size(0))
+    return scores, torch.empty_like(scores).view(-1)
+
+
+def _ranking_scores(
+    queries: Tensor,
+    items: Tensor,
+    item_bias: Tensor | None,
+    buffers: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """Scores that rank items as :func:`~graphrec.models.similarity` does.
 
     ``"dot"``: the inner products themselves. ``"l2"`` (``item_bias`` given):
     :math:`2\\,\\mathbf{q}^\top\\mathbf{v} - \\lVert\\mathbf{v}\rVert^2`, which
     is :math:`-\\lVert\\mathbf{q} - \\mathbf{v}\rVert^2` plus the constant
     :math:`\\lVert\\mathbf{q}\rVert^2` of each row: the same order, in one
-    fused matmul instead of four passes over the block.
+    fused product instead of four passes over the block. ``buffers``
+    (:func:`_score_buffers`) receive the block and the blocked product.
     """
+    out, workspace = (
+        (None, None) if buffers is None else (buffers[0][: queries.size(0)], buffers[1])
+    )
     if item_bias is None:
-        scores = queries @ items.t()
+        scores = mm_nt(queries, items, out=out, workspace=workspace)
         scores[:, 0] = -math.inf
         return scores
-    return torch.addmm(item_bias, queries, items.t(), alpha=2)
+    return mm_nt(queries, items, bias=item_bias, alpha=2, out=out, workspace=workspace)
 
 
 def _search(

@@ -232,3 +232,62 @@ def test_l2_model_blocked_scores_equal_the_exact_similarity(data):
     want = {**ev.compute(), **auc.compute()}
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_by_length_orders_by_clicks_then_history():
+    from graphrec.evaluation.evaluate import by_length
+
+    items, ptr = sessions_from_lists([[1, 2, 3, 4], [4, 5], [5, 6, 1], [1, 2]])
+    ds = SessionDataset.from_sessions(items, ptr, num_items=6)
+    lengths = ds.graphs.click_ptr.diff()
+    order = by_length(ds, torch.arange(len(ds)))
+    assert sorted(order.tolist()) == list(range(len(ds)))
+    assert lengths[order].tolist() == sorted(lengths.tolist())
+    # equal lengths keep the given order (stable); a subset stays a subset
+    assert all(
+        order[i] < order[i + 1]
+        for i in range(len(order) - 1)
+        if lengths[order[i]] == lengths[order[i + 1]]
+    )
+    sub = torch.tensor([6, 0, 2])
+    assert sorted(by_length(ds, sub).tolist()) == [0, 2, 6]
+    # with histories: clicks first, then the history's length
+    n = len(ds)
+    history_length = torch.arange(n).flip(0)
+    ds.history = (
+        torch.ones(int(history_length.sum()), dtype=torch.long),
+        torch.zeros(n),
+        history_length,
+    )
+    order = by_length(ds, torch.arange(n))
+    keys = [(int(lengths[i]), int(history_length[i])) for i in order]
+    assert keys == sorted(keys)
+
+
+def test_evaluation_does_not_depend_on_the_order_of_samples(data, model, monkeypatch):
+    import importlib
+
+    ev = importlib.import_module("graphrec.evaluation.evaluate")  # the module, not the function
+    _, test = data
+    got = evaluate(model, test, ks=(5, 20), batch_size=37, negatives=10)
+    for reorder in (lambda ds, index: index, lambda ds, index: index.flip(0)):
+        monkeypatch.setattr(ev, "by_length", reorder)
+        other = evaluate(model, test, ks=(5, 20), batch_size=37, negatives=10)
+        assert other.keys() == got.keys()
+        for key in got:
+            assert other[key] == pytest.approx(got[key], abs=1e-12), key
+
+
+def test_blocked_score_products_equal_the_plain_ones(data, model, monkeypatch):
+    import graphrec.nn.functional as fn
+
+    _, test = data
+    plain = evaluate(model, test, ks=(5, 20), batch_size=37)
+    monkeypatch.setattr(fn, "MM_BLOCK", 16)  # 121 columns: 7 blocks and a tail
+    calls = []
+    bmm = torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda *a, **kw: calls.append(1) or bmm(*a, **kw))
+    blocked = evaluate(model, test, ks=(5, 20), batch_size=37)
+    assert calls  # evaluate's buffers make the blocked products run
+    for key in plain:
+        assert blocked[key] == pytest.approx(plain[key], abs=1e-9), key
