@@ -32,7 +32,7 @@ from graphrec.data import SessionLoader
 from graphrec.datasets import load_benchmark
 from graphrec.evaluation import evaluate
 from graphrec.memory import reuse_freed_memory, reusing_freed_memory
-from graphrec.nn.functional import mm_nt, mm_tn
+from graphrec.nn.functional import mm_nn, mm_nt, mm_tn
 
 
 def make_step(model, loader, fused_loss: bool, fused_adam: bool, device: torch.device):
@@ -87,7 +87,7 @@ def make_floor(model, device: torch.device, b: int = 100):
 
 def make_blocked_floor(model, device: torch.device, b: int = 100):
     """The same three products as graphrec's CPU loss computes them (blocked:
-    :func:`graphrec.nn.functional.mm_nt` and ``mm_tn``), plus the fused Adam update."""
+    :func:`graphrec.nn.functional.mm_nt`, ``mm_nn``, ``mm_tn``), plus the fused Adam update."""
     w = model.item_embedding.weight.detach()
     h = torch.randn(b, w.size(1), device=device)
     g = torch.randn(b, w.size(0), device=device)
@@ -97,7 +97,7 @@ def make_blocked_floor(model, device: torch.device, b: int = 100):
     opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=True)
 
     def floor() -> int:
-        mm_nt(h, w), g @ w, mm_tn(g, h)
+        mm_nt(h, w), mm_nn(g, w), mm_tn(g, h)
         opt.step()
         return b
 

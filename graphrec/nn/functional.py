@@ -123,6 +123,33 @@ def mm_tn(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
+def mm_nn(a: Tensor, b: Tensor) -> Tensor:
+    r"""``a @ b`` (``[M, N] x [N, K] -> [M, K]``): e.g. the query gradient of scores.
+
+    On a CPU the sum over the ``N`` items runs in blocks of :data:`MM_BLOCK`:
+    one batched product of the blocks, then the sum of its small
+    ``[blocks, M, K]`` result (measured: 1.6 ms less per SR-GNN step than one
+    product over 43,000 items). The same sum, in another order; elsewhere, with
+    autograd, or for small ``N``, the plain product.
+
+    Args:
+        a (Tensor [M, N]): e.g. softmax probabilities (rows contiguous).
+        b (Tensor [N, K]): e.g. the item table (rows contiguous).
+    """
+    n = a.size(1)
+    # its batched result is small: no large buffer, no need of reused memory
+    blocks = _blocks(a, b, n, buffered=True) if a.stride(1) == 1 and b.is_contiguous() else 0
+    if not blocks:
+        return a @ b
+    k = b.size(1)
+    full = blocks * MM_BLOCK
+    lhs = a[:, :full].unflatten(1, (blocks, MM_BLOCK)).transpose(0, 1)
+    out = torch.bmm(lhs, b[:full].view(blocks, MM_BLOCK, k)).sum(0)
+    if full < n:
+        out.addmm_(a[:, full:], b[full:])
+    return out
+
+
 class GradientSink:
     """Where :func:`sink_embedding` lookups put their gradient: into the dense
     gradient that :func:`full_softmax_cross_entropy` computes for the same table.
@@ -223,7 +250,7 @@ class _FullSoftmaxCrossEntropy(torch.autograd.Function):
         target = target.view(-1)
         grad_h = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_h = (p @ weight).sub_(weight[target]).mul_(c)
+            grad_h = mm_nn(p, weight).sub_(weight[target]).mul_(c)
         if ctx.needs_input_grad[1]:
             ch = h * c
             grad_w = mm_tn(p, ch)

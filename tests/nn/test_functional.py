@@ -9,6 +9,7 @@ from graphrec.nn.functional import (
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
+    mm_nn,
     mm_nt,
     mm_tn,
     sink_embedding,
@@ -76,10 +77,16 @@ def test_mm_nt_blocked_equals_plain(blocked, num_rows):
     assert torch.allclose(blocks.transpose(0, 1).reshape(4, full), 2 * a @ b[:full].t(), atol=1e-6)
 
 
-def test_mm_tn_blocked_equals_plain(blocked):
+def test_mm_tn_and_mm_nn_blocked_equal_plain(blocked, monkeypatch):
     gen = torch.Generator().manual_seed(1)
     a, b = torch.randn(4, 11, generator=gen), torch.randn(4, 5, generator=gen)
+    c = torch.randn(11, 5, generator=gen)
+    calls = []
+    bmm = torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda *x, **kw: calls.append(1) or bmm(*x, **kw))
     assert torch.allclose(mm_tn(a, b), a.t() @ b, atol=1e-6)
+    assert torch.allclose(mm_nn(a, c), a @ c, atol=1e-6)
+    assert len(calls) == 2  # both ran blocked
 
 
 def test_blocked_products_stay_differentiable(blocked):
