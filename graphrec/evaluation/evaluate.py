@@ -193,17 +193,18 @@ def _l2_bias(items: Tensor) -> Tensor:
     return bias
 
 
-def _score_buffers(batch_size: int, items: Tensor) -> tuple[Tensor, Tensor]:
-    """The ``[batch_size, num_items + 1]`` score block and :func:`mm_nt`'s workspace."""
+def _score_buffers(batch_size: int, items: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The ``[batch_size, num_items + 1]`` score block and :func:`mm_nt`'s
+    workspace (on a CPU: elsewhere the product is one plain matmul)."""
     scores = items.new_empty(batch_size, items.size(0))
-    return scores, torch.empty_like(scores).view(-1)
+    return scores, torch.empty_like(scores).view(-1) if items.device.type == "cpu" else None
 
 
 def _ranking_scores(
     queries: Tensor,
     items: Tensor,
     item_bias: Tensor | None,
-    buffers: tuple[Tensor, Tensor] | None = None,
+    buffers: tuple[Tensor, Tensor | None] | None = None,
 ) -> Tensor:
     """Scores that rank items as :func:`~graphrec.models.similarity` does.
 
