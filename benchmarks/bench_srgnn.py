@@ -66,9 +66,11 @@ def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool, de
     return samples / (time.perf_counter() - start)
 
 
-def make_floor(model, device: torch.device, b: int = 100):
+def make_floor(model, device: torch.device, b: int = 100, blocked: bool = False):
     """The floor of one step: the three full-softmax matmuls of a batch of ``b``
-    and one fused Adam update of all of ``model``'s parameters."""
+    and one fused Adam update of all of ``model``'s parameters. ``blocked``: the
+    same products as graphrec's CPU loss computes them
+    (:func:`graphrec.nn.functional.mm_nt`, ``mm_nn``, ``mm_tn``)."""
     w = model.item_embedding.weight.detach()
     h = torch.randn(b, w.size(1), device=device)
     g = torch.randn(b, w.size(0), device=device)
@@ -78,26 +80,10 @@ def make_floor(model, device: torch.device, b: int = 100):
     opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=True)
 
     def floor() -> int:
-        h @ w.t(), g @ w, g.t() @ h
-        opt.step()
-        return b
-
-    return floor
-
-
-def make_blocked_floor(model, device: torch.device, b: int = 100):
-    """The same three products as graphrec's CPU loss computes them (blocked:
-    :func:`graphrec.nn.functional.mm_nt`, ``mm_nn``, ``mm_tn``), plus the fused Adam update."""
-    w = model.item_embedding.weight.detach()
-    h = torch.randn(b, w.size(1), device=device)
-    g = torch.randn(b, w.size(0), device=device)
-    params = [p.detach().clone().requires_grad_() for p in model.parameters()]
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-5, fused=True)
-
-    def floor() -> int:
-        mm_nt(h, w), mm_nn(g, w), mm_tn(g, h)
+        if blocked:
+            mm_nt(h, w), mm_nn(g, w), mm_tn(g, h)
+        else:
+            h @ w.t(), g @ w, g.t() @ h
         opt.step()
         return b
 
@@ -145,7 +131,7 @@ def main() -> None:
     fns = {
         "step": step,
         "floor": make_floor(model, device),
-        "blocked": make_blocked_floor(model, device),
+        "blocked": make_floor(model, device, blocked=True),
     }
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     med = rounds(fns, per_round, args.rounds, device)

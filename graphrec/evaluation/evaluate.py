@@ -204,7 +204,7 @@ def _ranking_scores(
     queries: Tensor,
     items: Tensor,
     item_bias: Tensor | None,
-    buffers: tuple[Tensor, Tensor | None] | None = None,
+    buffers: tuple[Tensor, Tensor | None],
 ) -> Tensor:
     """Scores that rank items as :func:`~graphrec.models.similarity` does.
 
@@ -215,9 +215,7 @@ def _ranking_scores(
     fused product instead of four passes over the block. ``buffers``
     (:func:`_score_buffers`) receive the block and the blocked product.
     """
-    out, workspace = (
-        (None, None) if buffers is None else (buffers[0][: queries.size(0)], buffers[1])
-    )
+    out, workspace = buffers[0][: queries.size(0)], buffers[1]
     if item_bias is None:
         scores = mm_nt(queries, items, out=out, workspace=workspace)
         scores[:, 0] = -math.inf
