@@ -32,7 +32,7 @@ from graphrec.data import SessionLoader
 from graphrec.datasets import load_benchmark
 from graphrec.evaluation import evaluate
 from graphrec.memory import reuse_freed_memory, reusing_freed_memory
-from graphrec.nn.functional import mm_nn, mm_nt, mm_tn
+from graphrec.nn.functional import MM_BLOCK
 
 
 def make_step(model, loader, fused_loss: bool, fused_adam: bool, device: torch.device):
@@ -69,11 +69,18 @@ def train_rate(model, loader, steps: int, fused_loss: bool, fused_adam: bool, de
 def make_floor(model, device: torch.device, b: int = 100, blocked: bool = False):
     """The floor of one step: the three full-softmax matmuls of a batch of ``b``
     and one fused Adam update of all of ``model``'s parameters. ``blocked``: the
-    same products as graphrec's CPU loss computes them
-    (:func:`graphrec.nn.functional.mm_nt`, ``mm_nn``, ``mm_tn``)."""
+    same products as graphrec's loss computes them: batched over blocks of
+    ``MM_BLOCK`` items, on block-major operands, plus the tail."""
     w = model.item_embedding.weight.detach()
-    h = torch.randn(b, w.size(1), device=device)
-    g = torch.randn(b, w.size(0), device=device)
+    n, d = w.shape
+    blocks = n // MM_BLOCK
+    full = blocks * MM_BLOCK
+    h = torch.randn(b, d, device=device)
+    g = torch.randn(b, n, device=device)
+    q = torch.randn(blocks, b, MM_BLOCK, device=device)  # block-major probabilities
+    tail = torch.randn(b, n - full, device=device)
+    w_blocks = w[:full].view(blocks, MM_BLOCK, d)
+    grad_w = torch.empty_like(w)
     params = [p.detach().clone().requires_grad_() for p in model.parameters()]
     for p in params:
         p.grad = torch.zeros_like(p)
@@ -81,7 +88,11 @@ def make_floor(model, device: torch.device, b: int = 100, blocked: bool = False)
 
     def floor() -> int:
         if blocked:
-            mm_nt(h, w), mm_nn(g, w), mm_tn(g, h)
+            torch.bmm(h.expand(blocks, b, d), w_blocks.transpose(1, 2)), h @ w[full:].t()
+            torch.bmm(q, w_blocks).sum(0) + tail @ w[full:]
+            grad_blocks = grad_w[:full].view_as(w_blocks)
+            torch.bmm(q.transpose(1, 2), h.expand(blocks, b, d), out=grad_blocks)
+            torch.mm(tail.t(), h, out=grad_w[full:])
         else:
             h @ w.t(), g @ w, g.t() @ h
         opt.step()

@@ -7,9 +7,7 @@ from graphrec.nn.functional import (
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
-    mm_nn,
     mm_nt,
-    mm_tn,
     sink_embedding,
     timing_signal,
 )
@@ -29,9 +27,7 @@ __all__ = [
     "clip_norm",
     "full_softmax_cross_entropy",
     "masked_attention_pool",
-    "mm_nn",
     "mm_nt",
-    "mm_tn",
     "sink_embedding",
     "timing_signal",
 ]

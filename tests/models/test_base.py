@@ -65,13 +65,12 @@ def test_item_ids_must_increase(model):
 def test_fused_loss_gradients_equal_the_unfused_ones(name, blocked, monkeypatch):
     # inside loss() the item lookup adds its rows into the full softmax's dense table
     # gradient (GradientSink); every parameter's gradient must equal the plain
-    # cross-entropy's, with the plain and with the blocked products
+    # cross-entropy's, with the items in one piece and in blocks
     import graphrec.nn.functional as fn
     from graphrec.models import build_model
 
-    if blocked:  # blocks of 2 items: 9 items = 4 blocks + a tail
+    if blocked:  # blocks of 2 items: 10 rows = 5 blocks
         monkeypatch.setattr(fn, "MM_BLOCK", 2)
-        monkeypatch.setattr(fn, "reusing_freed_memory", lambda: True)
     torch.manual_seed(0)
     model = build_model(name, num_items=9, hidden_channels=8)
     sessions = [[1, 2, 1, 3], [4, 4, 5], [9, 2]]

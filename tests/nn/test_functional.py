@@ -9,9 +9,7 @@ from graphrec.nn.functional import (
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
-    mm_nn,
     mm_nt,
-    mm_tn,
     sink_embedding,
     timing_signal,
 )
@@ -77,27 +75,12 @@ def test_mm_nt_blocked_equals_plain(blocked, num_rows):
     assert torch.allclose(blocks.transpose(0, 1).reshape(4, full), 2 * a @ b[:full].t(), atol=1e-6)
 
 
-def test_mm_tn_and_mm_nn_blocked_equal_plain(blocked, monkeypatch):
-    gen = torch.Generator().manual_seed(1)
-    a, b = torch.randn(4, 11, generator=gen), torch.randn(4, 5, generator=gen)
-    c = torch.randn(11, 5, generator=gen)
-    calls = []
-    bmm = torch.bmm
-    monkeypatch.setattr(torch, "bmm", lambda *x, **kw: calls.append(1) or bmm(*x, **kw))
-    assert torch.allclose(mm_tn(a, b), a.t() @ b, atol=1e-6)
-    assert torch.allclose(mm_nn(a, c), a @ c, atol=1e-6)
-    assert len(calls) == 2  # both ran blocked
-
-
 def test_blocked_products_stay_differentiable(blocked):
     # with autograd the plain (differentiable) product is used
     a = torch.randn(4, 5, requires_grad=True)
     b = torch.randn(10, 5)
     mm_nt(a, b, bias=torch.ones(10), alpha=3).sum().backward()
     assert torch.allclose(a.grad, 3 * b.sum(0).expand(4, 5), atol=1e-5)
-    a.grad = None
-    mm_tn(torch.randn(2, 10), a[:2]).sum().backward()
-    assert a.grad is not None
 
 
 def test_mm_nt_plain_without_reused_memory(monkeypatch):
@@ -110,8 +93,6 @@ def test_mm_nt_plain_without_reused_memory(monkeypatch):
     monkeypatch.setattr(torch, "bmm", lambda *args, **kw: calls.append(1))
     a, b = torch.randn(4, 5), torch.randn(10, 5)
     assert torch.allclose(fn.mm_nt(a, b), a @ b.t(), atol=1e-6)
-    x = torch.randn(4, 10)
-    assert torch.allclose(fn.mm_tn(x, a), x.t() @ a, atol=1e-6)
     assert not calls
 
 
@@ -122,28 +103,78 @@ def _reference_loss(h, weight, target):
 
 
 @pytest.mark.parametrize("scale", [1.0, 30.0])  # 30: logits spread over hundreds
-@pytest.mark.parametrize("use_blocks", [False, True])
-def test_full_softmax_cross_entropy_equals_cross_entropy(scale, use_blocks, request):
-    if use_blocks:
-        request.getfixturevalue("blocked")
+@pytest.mark.parametrize("block", [2048, 3, 5, 11])  # one tail; blocks + tail; whole blocks
+def test_full_softmax_cross_entropy_equals_cross_entropy(scale, block, monkeypatch):
+    import graphrec.nn.functional as fn
+
+    monkeypatch.setattr(fn, "MM_BLOCK", block)
     gen = torch.Generator().manual_seed(0)
     h = (scale * torch.randn(6, 4, generator=gen)).requires_grad_()
-    weight = torch.randn(11, 4, generator=gen).requires_grad_()
-    target = torch.tensor([1, 5, 10, 3, 3, 7])
+    weight = torch.randn(22, 4, generator=gen).requires_grad_()
+    target = torch.tensor([1, 5, 21, 3, 3, 12])
     loss = full_softmax_cross_entropy(h, weight, target)
     h64, w64 = h.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
     expected = _reference_loss(h64, w64, target)
     expected.backward()
     loss.backward()
-    assert torch.allclose(loss.double(), expected, rtol=1e-5)
+    assert torch.allclose(loss.double(), expected, rtol=1e-6)
     assert torch.allclose(h.grad.double(), h64.grad, atol=1e-5)
     assert torch.allclose(weight.grad.double(), w64.grad, atol=1e-5)
     assert weight.grad[0].abs().sum() == 0  # padding is never a class
 
 
+def test_block_logsumexp_by_hand(monkeypatch):
+    # blocks of 2 items over 5 rows: blocks {0, 1}, {2, 3} and the tail {4}; each block
+    # row's log-sum-exp comes from its reference item (item 1 in the first block,
+    # whose item 0 is padding; the first item elsewhere) and is combined in float64
+    import graphrec.nn.functional as fn
+
+    monkeypatch.setattr(fn, "MM_BLOCK", 2)
+    h = torch.tensor([[1.0, 0.0]])
+    weight = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    # logits of items 1..4: 2, 0, 1, 3
+    loss = full_softmax_cross_entropy(h, weight, torch.tensor([2]))
+    expected = math.log(math.exp(2) + 1 + math.exp(1) + math.exp(3)) - 0.0
+    assert abs(float(loss) - expected) < 1e-6
+    x = h @ weight[:4].t()
+    x[0, 0] = float("-inf")
+    blocks = x.view(1, 2, 2).transpose(0, 1).contiguous()  # [blocks, B, width]
+    monkeypatch.setattr(fn, "_EXACT_LOG", 0.0)  # from the reference items alone
+    lse = fn._softmax_logsumexp_(blocks, h, weight)
+    assert torch.allclose(lse, torch.tensor([[2.0], [math.log(1 + math.e)]], dtype=torch.float64))
+    softmax = [[0.0, 1.0], [1 / (1 + math.e), math.e / (1 + math.e)]]
+    assert torch.allclose(blocks[:, 0], torch.tensor(softmax))
+
+
+def test_block_logsumexp_recomputes_rows_whose_reference_underflows(monkeypatch):
+    # the reference item of the second block scores 200 below that block's best item:
+    # its probability is 0 in float32, so that block row's log-sum-exp is recomputed
+    import graphrec.nn.functional as fn
+
+    monkeypatch.setattr(fn, "MM_BLOCK", 3)
+    h = torch.tensor([[1.0], [0.5]], requires_grad=True)
+    weight = torch.tensor([[0.0], [1.0], [2.0], [-100.0], [100.0], [3.0], [0.0]])
+    weight.requires_grad_()
+    target = torch.tensor([4, 6])
+    logsumexp = fn._softmax_logsumexp_
+    seen = []
+    monkeypatch.setattr(
+        fn, "_softmax_logsumexp_", lambda x, *a: seen.append(x[:, :, 0].clone()) or logsumexp(x, *a)
+    )
+    loss = full_softmax_cross_entropy(h, weight, target)
+    loss.backward()
+    assert seen[0][1, 0] == -100  # the reference logit, before its softmax
+    h64, w64 = h.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
+    expected = _reference_loss(h64, w64, target)
+    expected.backward()
+    assert torch.allclose(loss.double(), expected, rtol=1e-7)
+    assert torch.allclose(h.grad.double(), h64.grad, atol=1e-6)
+    assert torch.allclose(weight.grad.double(), w64.grad, atol=1e-6)
+
+
 def test_full_softmax_cross_entropy_of_hopeless_targets_is_exact():
     # the target's probability underflows float32 (a loss of about 500): -log p_y
-    # would be inf; the row's log-sum-exp is recomputed exactly instead
+    # would be inf; the loss is the log-sum-exp minus the target's logit instead
     h = torch.tensor([[10.0, 0.0], [0.0, 1.0]])
     weight = torch.tensor([[0.0, 0.0], [50.0, 0.0], [-0.1, 0.0], [0.0, 2.0]])
     target = torch.tensor([2, 3])  # row 0: logits 500, -1, 0; the target scores -1
