@@ -64,7 +64,16 @@ class SessionData(Data):
         return node_batch[self.alias]
 
     def click_ptr(self) -> Tensor:
-        """LongTensor [B + 1]: where each session's clicks start in ``alias``."""
+        """LongTensor [B + 1]: where each session's clicks start in ``alias``.
+
+        A batch has it already: its ``alias`` slices, recorded by the
+        collation (on the CPU; elsewhere it is counted again). Do not modify
+        the result in place.
+        """
+        slices = self.__dict__.get("_slice_dict")
+        ptr = None if slices is None else slices.get("alias")
+        if ptr is not None and ptr.device == self.alias.device:
+            return ptr
         counts = torch.bincount(self.click_session(), minlength=self.num_sessions)
         ptr = counts.new_zeros(counts.numel() + 1)
         torch.cumsum(counts, 0, out=ptr[1:])

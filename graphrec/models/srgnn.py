@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
 
 from graphrec.data import SessionBatch
 from graphrec.models.base import RetrievalRecommender
@@ -88,14 +87,15 @@ class SRGNN(RetrievalRecommender):
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         h = self.node_states(batch)
-        num_sessions = batch.num_sessions
-        clicks = h[batch.alias]  # [T, d], one row per click
+        # index_select and index_add_ rather than h[...] and scatter: the same
+        # values, with cheaper backward passes (index_add_ and index_select)
+        clicks = h.index_select(0, batch.alias)  # [T, d], one row per click
         click_session = batch.click_session()
-        last = h[batch.last_click()]  # [B, d]
-        alpha = self.lin_attention(
-            torch.sigmoid(self.lin_query(last)[click_session] + self.lin_key(clicks))
-        )
-        s_g = scatter(alpha * clicks, click_session, dim=0, dim_size=num_sessions, reduce="sum")
+        last = h.index_select(0, batch.last_click())  # [B, d]
+        query = self.lin_query(last).index_select(0, click_session)
+        alpha = self.lin_attention(torch.sigmoid(query + self.lin_key(clicks)))
+        s_g = h.new_zeros(batch.num_sessions, h.size(1))
+        s_g.index_add_(0, click_session, alpha * clicks)
         if self.lin_hybrid is None:
             return s_g
         return self.lin_hybrid(torch.cat([s_g, last], dim=-1))

@@ -44,6 +44,20 @@ def test_last_click(three):
     assert b.x[b.last_click()].tolist() == [2, 6, 7]
 
 
+def test_click_ptr_from_slices_equals_counted(three):
+    # a batch reads its click boundaries off the collation's slices; a batch
+    # without them (or elsewhere than they are) counts the clicks
+    b = collate(three)
+    assert b.click_ptr() is b._slice_dict["alias"]
+    assert b.click_ptr().tolist() == [0, 6, 9, 10]
+    del b.__dict__["_slice_dict"]
+    assert b.click_ptr().tolist() == [0, 6, 9, 10]
+    assert b.last_click().tolist() == [1, 4, 5]
+    pyg = next(iter(DataLoader(three, batch_size=2)))
+    assert pyg.click_ptr().tolist() == [0, 6, 9]
+    assert three[0].click_ptr().tolist() == [0, 6]  # one session
+
+
 def test_chain_edge_index(three):
     ei = collate(three).chain_edge_index()
     assert ei.tolist() == [[0, 1, 2, 3, 4, 6, 7], [1, 2, 3, 4, 5, 7, 8]]

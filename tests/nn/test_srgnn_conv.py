@@ -44,6 +44,38 @@ def test_equals_dense_reference():
         assert torch.allclose(out[nodes], expected, atol=1e-6)
 
 
+def test_sum_aggregation_equals_pyg_scatter_with_gradients():
+    # the index_add_ aggregation against MessagePassing's own (scatter) one
+    from torch_geometric.nn import MessagePassing
+
+    class PyGSum(SRGNNConv):
+        def aggregate(self, inputs, index, ptr=None, dim_size=None):
+            return MessagePassing.aggregate(self, inputs, index, ptr=ptr, dim_size=dim_size)
+
+    torch.manual_seed(3)
+    conv = SRGNNConv(6)
+    ref = PyGSum(6)
+    ref.load_state_dict(conv.state_dict())
+    batch = collate([session_graph(s, weighting="count") for s in [[1, 2, 1, 3], [4], [5, 6]]])
+    h = torch.randn(batch.num_nodes, 6, requires_grad=True)
+    h_ref = h.detach().clone().requires_grad_()
+    args = (batch.edge_index, batch.edge_weight_in, batch.edge_weight_out)
+    out, expected = conv(h, *args), ref(h_ref, *args)
+    assert torch.allclose(out, expected, atol=1e-6)
+    out.pow(2).sum().backward()
+    expected.pow(2).sum().backward()
+    assert torch.allclose(h.grad, h_ref.grad, atol=1e-6)
+    for p, q in zip(conv.parameters(), ref.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6)
+    # other aggregations are PyG's own
+    mean = SRGNNConv(6, aggr="mean")
+    inputs, index = torch.arange(6.0).view(3, 2), torch.tensor([0, 0, 2])
+    agg = mean.aggregate(inputs, index, dim_size=3)
+    assert torch.equal(agg, torch.tensor([[1.0, 2.0], [0.0, 0.0], [4.0, 5.0]]))
+    expected = torch.tensor([[2.0, 4.0], [0.0, 0.0], [4.0, 5.0]])
+    assert torch.equal(conv.aggregate(inputs, index), expected)
+
+
 def test_missing_edge_weight_means_ones():
     torch.manual_seed(1)
     conv = SRGNNConv(4)
