@@ -40,17 +40,53 @@ def assemble_batch(
         raise ValueError("history and history_length come together")
     if history_category is not None and history is None:
         raise ValueError("history_category needs history")
-    num_sessions = node_counts.numel()
     node_ptr = _ptr(node_counts)
-    click_ptr = _ptr(click_counts)
-    edge_ptr = _ptr(edge_counts)
     node_inc = node_ptr[:-1]
-    alias = alias + torch.repeat_interleave(node_inc, click_counts)
-    edge_index = edge_index + torch.repeat_interleave(node_inc, edge_counts)
+    return store_batch(
+        x=x,
+        alias=alias + torch.repeat_interleave(node_inc, click_counts),
+        edge_index=edge_index + torch.repeat_interleave(node_inc, edge_counts),
+        edge_weight_in=edge_weight_in,
+        edge_weight_out=edge_weight_out,
+        node_ptr=node_ptr,
+        click_ptr=_ptr(click_counts),
+        edge_ptr=_ptr(edge_counts),
+        node_batch=torch.repeat_interleave(torch.arange(node_counts.numel()), node_counts),
+        y=y,
+        user=user,
+        category=category,
+        history=history,
+        history_length=history_length,
+        history_category=history_category,
+    )
 
+
+def store_batch(
+    x: Tensor,
+    alias: Tensor,
+    edge_index: Tensor,
+    edge_weight_in: Tensor,
+    edge_weight_out: Tensor,
+    node_ptr: Tensor,
+    click_ptr: Tensor,
+    edge_ptr: Tensor,
+    node_batch: Tensor,
+    y: Tensor | None = None,
+    user: Tensor | None = None,
+    category: Tensor | None = None,
+    history: Tensor | None = None,
+    history_length: Tensor | None = None,
+    history_category: Tensor | None = None,
+) -> SessionBatch:
+    """The :class:`SessionBatch` of pieces already offset (what :func:`assemble_batch`
+    computes): ``alias`` and ``edge_index`` index the batch's nodes, the
+    ``*_ptr`` [B + 1] bound each session's pieces and ``node_batch`` [N] maps
+    nodes to sessions. Only stores them, with PyG's bookkeeping."""
+    num_sessions = node_ptr.numel() - 1
     batch = SessionBatch(_base_cls=SessionBatch)
     zeros = torch.zeros(num_sessions, dtype=torch.long)
     session_ptr = torch.arange(num_sessions + 1)
+    node_inc = node_ptr[:-1]
     slices = {
         "x": node_ptr,
         "edge_index": edge_ptr,
@@ -81,7 +117,7 @@ def assemble_batch(
         if history_category is not None:
             batch.history_category = history_category
             slices["history_category"], incs["history_category"] = history_ptr, zeros
-    batch.batch = torch.repeat_interleave(torch.arange(num_sessions), node_counts)
+    batch.batch = node_batch
     batch.ptr = node_ptr
     batch._num_graphs = num_sessions
     batch._slice_dict = slices
