@@ -1,8 +1,8 @@
 """Keeping freed CPU memory for reuse instead of returning it to the system.
 
-A full-softmax training step over a large catalogue allocates several
-``batch x num_items`` buffers (the logits, the item table's gradient, the
-blocked products), 17 MB each for Diginetica. glibc's ``malloc`` serves blocks
+A full-softmax training step over a large catalogue allocates
+``batch x num_items`` buffers (the logits, the item table's gradient), 17 MB
+each for Diginetica. glibc's ``malloc`` serves blocks
 that large with ``mmap`` and gives them back on ``free``, or trims them off the
 top of its heap. Each new buffer then costs one page fault per 4 KiB page:
 measured on a 2-core VM, 4,000-8,000 faults and 5-10 ms per SR-GNN step of

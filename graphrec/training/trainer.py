@@ -125,8 +125,7 @@ class Trainer:
         reuse_memory (bool): on a CPU, make ``malloc`` keep freed blocks for
             the next step (:func:`graphrec.memory.reuse_freed_memory`, for
             the whole process): the step's large buffers then cost no page
-            faults, and the blocked full-softmax products are used.
-            (default: ``True``)
+            faults. (default: ``True``)
     """
 
     def __init__(
