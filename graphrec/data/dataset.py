@@ -409,7 +409,8 @@ class SessionDataset(Dataset):
         click_pos, click_counts, click_ptr = _np_segments(g.click_ptr.numpy(), ix)
         edge_pos, edge_counts, edge_ptr = _np_segments(g.edge_ptr.numpy(), ix)
         node_inc = node_ptr[:-1]
-        x = torch.from_numpy(g.x.numpy()[node_pos])
+        t = torch.from_numpy
+        x = t(g.x.numpy()[node_pos])
         history = {}
         if self.history is not None:
             source, start, length = self.history
@@ -417,7 +418,6 @@ class SessionDataset(Dataset):
             history = {"history": hist, "history_length": length[index]}
             if self.item_category is not None:
                 history["history_category"] = self.item_category[hist]
-        t = torch.from_numpy
         return store_batch(
             x=x,
             alias=t(g.alias.numpy()[click_pos] + np.repeat(node_inc, click_counts)),

@@ -235,51 +235,48 @@ class _FullSoftmaxCrossEntropy(torch.autograd.Function):
         n, d = weight.shape
         blocks = n // MM_BLOCK if MM_BLOCK > 1 and n >= 2 * MM_BLOCK else 0
         full = blocks * MM_BLOCK
-        lse = []
-        q = tail = None
+        segments = []  # logits, then probabilities, [J, B, W]: the blocks, then the tail
         if blocks:
             items = weight[:full].view(blocks, MM_BLOCK, d).transpose(1, 2)
-            q = torch.bmm(h.expand(blocks, h.size(0), d), items)
-            q[0, :, 0] = float("-inf")  # item 0 is padding, never a class
-            lse.append(_softmax_logsumexp_(q, 0, h, weight))
+            segments.append(torch.bmm(h.expand(blocks, h.size(0), d), items))
         if full < n:
-            tail = h @ weight[full:].t()
-            if not blocks:
-                tail[:, 0] = float("-inf")
-            lse.append(_softmax_logsumexp_(tail.unsqueeze(0), full, h, weight))
-        lse = torch.cat(lse) if len(lse) > 1 else lse[0]  # [blocks (+ 1), B]
+            segments.append((h @ weight[full:].t()).unsqueeze(0))
+        segments[0][0, :, 0] = float("-inf")  # item 0 is padding, never a class
+        firsts = (0, full)[: len(segments)]
+        pairs = zip(segments, firsts, strict=True)
+        lse = torch.cat([_softmax_logsumexp_(x, first, h, weight) for x, first in pairs])
+        # lse: [blocks (+ 1), B]
         total = torch.logsumexp(lse, 0)  # [B]
         share = (lse - total).exp_().to(h.dtype).unsqueeze(2)  # [blocks (+ 1), B, 1]
         target = target.view(-1)
         nll = total - (h.double() * weight[target].double()).sum(1)
-        ctx.save_for_backward(h, weight, target, share, q, tail)
+        ctx.save_for_backward(h, weight, target, share, *segments)
+        ctx.firsts = firsts
         ctx.sink = sink
         return nll.mean().to(h.dtype)
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
-        h, weight, target, share, q, tail = ctx.saved_tensors
+        h, weight, target, share, *segments = ctx.saved_tensors
         c = grad_loss / h.size(0)
         d = weight.size(1)
-        full = 0 if q is None else q.size(0) * q.size(2)
-        if q is not None:
-            items = weight[:full].view(q.size(0), -1, d)
+        # per segment: its probabilities [J, B, W], its rows of the table and its shares [J, B, 1]
+        shares = share.split([q.size(0) for q in segments])
+        parts = [
+            (q, slice(first, first + q.size(0) * q.size(2)), f)
+            for q, first, f in zip(segments, ctx.firsts, shares, strict=True)
+        ]
         grad_h = grad_w = None
         if ctx.needs_input_grad[0]:
             grad_h = weight[target].neg_()
-            if q is not None:
-                grad_h += torch.bmm(q, items).mul_(share[: q.size(0)]).sum(0)
-            if tail is not None:
-                grad_h += (tail @ weight[full:]).mul_(share[-1])
+            for q, rows, f in parts:
+                grad_h += torch.bmm(q, weight[rows].view(q.size(0), -1, d)).mul_(f).sum(0)
             grad_h.mul_(c)
         if ctx.needs_input_grad[1]:
             ch = h * c
             grad_w = torch.empty_like(weight)
-            if q is not None:
-                out = grad_w[:full].view_as(items)
-                torch.bmm(q.transpose(1, 2), share[: q.size(0)] * ch, out=out)
-            if tail is not None:
-                torch.mm(tail.t(), share[-1] * ch, out=grad_w[full:])
+            for q, rows, f in parts:
+                torch.bmm(q.transpose(1, 2), f * ch, out=grad_w[rows].view(q.size(0), -1, d))
             grad_w.index_add_(0, target, ch, alpha=-1)
             if ctx.sink is not None:
                 ctx.sink.grad = grad_w  # the table's lookups add their rows into it
