@@ -1,0 +1,49 @@
+"""The ``graphrec`` command line: demo, train, evaluate, recommend, preprocess, benchmark, plot.
+
+One module per command (``graphrec.cli.train``, ``.evaluate``, ...), each adding
+its sub-parser; :func:`build_parser` puts them together and :func:`main` runs one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from graphrec.cli import benchmark, evaluate, plot, preprocess, recommend, train
+
+COMMANDS = (train, evaluate, recommend, preprocess, benchmark, plot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphrec", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    # -v also after the sub-command; SUPPRESS keeps a -v given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parsers(sub, [common])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (OSError, ValueError, ImportError) as e:  # files, bad input, a missing extra
+        print(f"graphrec {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = getattr(args, "resume_hint", None)
+        print(f"\ngraphrec {args.command}: interrupted", file=sys.stderr)
+        if hint:
+            print(f"progress saved; continue with:\n  {hint}", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,61 @@
+"""``graphrec benchmark``: several models over seeds, one comparison table."""
+
+from __future__ import annotations
+
+import argparse
+
+from graphrec.cli import common
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from graphrec.benchmark import results_markdown, run_benchmark
+
+    result = run_benchmark(
+        [m.strip() for m in args.models.split(",") if m.strip()],
+        args.dataset,
+        seeds=[int(s) for s in args.seeds.split(",") if s.strip()],
+        out_dir=args.out,
+        root=args.root,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        patience=args.patience,
+        max_length=args.max_length,
+        history_length=args.history_length,
+        cache=not args.no_cache,
+        device=args.device,
+        progress=not args.no_progress,
+        train=not args.report,
+        negatives=args.negatives,
+        num_threads=args.threads,
+        reuse_memory=not args.no_reuse_memory,
+    )
+    print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
+    print(results_markdown(result))
+
+
+def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        parents=parents,
+        help="train several models over seeds; one comparison table (Markdown, CSV, JSON)",
+    )
+    p.add_argument("--models", default="srgnn,stamp,attrec,sdm,din,dien", help="comma separated")
+    p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
+    p.add_argument("--seeds", default="0,1,2", help="comma separated")
+    p.add_argument("--out", default=None, help="default: benchmarks/results/<dataset>")
+    p.add_argument("--root", default=None)
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--epochs", type=int, default=None, help="default: each model's")
+    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--history-length", type=int, default=0)
+    p.add_argument("--negatives", type=int, default=100, help="sampled test negatives (AUC)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=common.threads, default="auto", help=common.THREADS_HELP)
+    p.add_argument("--no-reuse-memory", action="store_true", help=common.REUSE_HELP)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--report", action="store_true", help="train nothing: tables from the runs already done"
+    )
+    p.set_defaults(func=cmd_benchmark)

@@ -1,0 +1,110 @@
+"""What several commands share: argument types, help texts, data and checkpoint helpers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from graphrec.datasets import DATASETS, is_sequential
+from graphrec.threads import configure_threads
+from graphrec.training import load_model
+
+THREADS_HELP = (
+    "CPU threads: a number, or auto (default): the CPUs available to the process "
+    "(affinity, cgroup quota), less those other processes keep busy; one for small models"
+)
+
+REUSE_HELP = (
+    "leave malloc's thresholds alone (by default freed CPU memory is kept for the next "
+    "step: no page faults for the large buffers; the process keeps its peak memory)"
+)
+
+DATASET_HELP = (
+    f"one of {', '.join(DATASETS)}, or the path of a folder written by "
+    "`graphrec preprocess clicks` (or holding train_sessions.txt and test_sessions.txt)"
+)
+
+
+def threads(text: str) -> int | str:
+    """``--threads``: a positive number or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def data_kwargs(args: argparse.Namespace) -> dict:
+    kwargs = {
+        "root": args.root,
+        "valid_fraction": args.valid_fraction,
+        "max_length": args.max_length,
+        "history_length": args.history_length,
+    }
+    if args.dataset != "synthetic":
+        kwargs["cache"] = not args.no_cache
+    return kwargs
+
+
+def negatives(args: argparse.Namespace, dataset: str) -> int | None:
+    """Sampled negatives: the flag, else 100 on user-sequential data (their
+    protocol) or when the monitored metric is a sampled one."""
+    if args.negatives is not None:
+        return args.negatives or None
+    monitor = getattr(args, "monitor", None) or ""
+    return 100 if is_sequential(dataset) or monitor.endswith(" neg.)") else None
+
+
+def eval_negatives(args: argparse.Namespace, dataset: str, model) -> int | None:
+    """As :func:`negatives`; a ranker (DIN, DIEN) is also evaluated on 100 by default."""
+    if args.negatives is None and not model.cheap_full_ranking:
+        return 100
+    return negatives(args, dataset)
+
+
+def configure_model_threads(args: argparse.Namespace, model) -> None:
+    requested = None if args.threads == "auto" else args.threads
+    configure_threads(model.num_items * getattr(model, "hidden_channels", 1), requested)
+
+
+def checkpoint_data(args: argparse.Namespace, state: dict) -> tuple[str, dict]:
+    """The dataset a checkpoint was trained on (``--dataset`` overrides) and its options."""
+    info = state.get("run_info", {})
+    name = args.dataset or info.get("dataset")
+    if name is None:
+        raise SystemExit("the checkpoint names no dataset: pass --dataset")
+    kwargs = {
+        "root": args.root,
+        "valid_fraction": info.get("valid_fraction", 0.1),
+        "max_length": info.get("max_length"),
+        "history_length": info.get("history_length", 0),
+    }
+    if name != "synthetic":
+        kwargs["cache"] = not args.no_cache
+    return name, kwargs
+
+
+def load_retriever(args: argparse.Namespace, data):
+    """The ``--retriever`` checkpoint, checked against ``data``."""
+    if getattr(args, "retriever", None) is None:
+        return None
+    retriever = load_model(args.retriever, map_location=args.device or "cpu")
+    if retriever.num_items != data.num_items:
+        raise ValueError(
+            f"--retriever {args.retriever} has {retriever.num_items} items, "
+            f"{data.name} has {data.num_items}"
+        )
+    return retriever.eval()
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command line that continues an interrupted run."""
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    if not argv:
+        return f"graphrec train ... --run-dir {run_dir} --resume"
+    return "graphrec " + " ".join(argv) + " --resume"

@@ -1,0 +1,75 @@
+"""``graphrec preprocess``: a raw log (Diginetica, YooChoose, your own clicks) -> a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from graphrec.datasets import from_click_log, preprocess_diginetica, preprocess_yoochoose
+
+
+def cmd_preprocess(args: argparse.Namespace) -> None:
+    if args.source == "clicks":
+        stats = from_click_log(
+            args.raw,
+            args.out,
+            session=None if args.session_col in ("", "none") else args.session_col,
+            item=args.item_col,
+            time=None if args.time_col in ("", "none") else args.time_col,
+            user=args.user_col,
+            sep=args.sep,
+            time_format=args.time_format,
+            time_unit=args.time_unit,
+            mode=args.mode,
+            min_item_support=args.min_item_support,
+            min_session_length=args.min_session_length,
+            test_days=args.test_days,
+            test_fraction=args.test_fraction,
+            duplicates=args.duplicates,
+            unsorted=args.unsorted,
+        )
+        print(json.dumps(stats, indent=2))
+        print(f"\nwritten to {args.out}/; train with: graphrec train --dataset {args.out}")
+        return
+    if args.out is None:
+        args.out = "datasets"
+    if args.source == "diginetica":
+        stats = preprocess_diginetica(args.raw, args.out)
+    else:
+        stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions))
+    print(json.dumps(stats, indent=2))
+
+
+def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "preprocess",
+        parents=parents,
+        help="a raw log (Diginetica, YooChoose, or your own clicks) -> a dataset folder",
+    )
+    p.add_argument("source", choices=["diginetica", "yoochoose", "clicks"])
+    p.add_argument(
+        "raw", help="train-item-views.csv, yoochoose-clicks.dat, or your CSV/TSV/Parquet log"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="diginetica/yoochoose: the data root to write into (default: datasets); "
+        "clicks: the dataset folder to write (required)",
+    )
+    p.add_argument("--fractions", type=int, nargs="+", default=[64, 4], help="YooChoose 1/N")
+    g = p.add_argument_group("clicks (your own log; defaults: the SR-GNN reference protocol)")
+    g.add_argument("--session-col", default="session_id", help="'none' for sequential mode")
+    g.add_argument("--item-col", default="item_id")
+    g.add_argument("--time-col", default="timestamp", help="'none' keeps file order (sequential)")
+    g.add_argument("--user-col", default=None, help="needed in sequential mode")
+    g.add_argument("--sep", default=None, help="field separator (default: guessed)")
+    g.add_argument("--time-format", default=None, help="e.g. %%Y-%%m-%%d (default: number/ISO)")
+    g.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"])
+    g.add_argument("--mode", default=None, choices=["session", "sequential"])
+    g.add_argument("--min-item-support", type=int, default=5)
+    g.add_argument("--min-session-length", type=int, default=2)
+    g.add_argument("--test-days", type=float, default=7, help="test = the last N days")
+    g.add_argument("--test-fraction", type=float, default=None, help="or the latest share")
+    g.add_argument("--duplicates", default="keep", choices=["keep", "drop", "error"])
+    g.add_argument("--unsorted", default="sort", choices=["sort", "error"])
+    p.set_defaults(func=cmd_preprocess)
