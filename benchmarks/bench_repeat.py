@@ -51,7 +51,7 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     srgnn.eval()
     row = {
         "SR-GNN": evaluate(srgnn, test, ks=ks),
-        "S-POP": evaluate(SessionPopularity(train.item_counts()), test, ks=ks),
+        "S-POP": evaluate(SessionPopularity.from_dataset(train), test, ks=ks),
     }
     for name in ("din", "dien"):
         torch.manual_seed(0)

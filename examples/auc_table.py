@@ -60,7 +60,7 @@ def main() -> None:
         name = re.sub(r"-s\d+$", "", Path(run).name)
         rows[f"{name} ({type(model).__name__})"].append(got)
         if pop is None:
-            pop = evaluate(Popularity(train.item_counts()), test, ks=(10,),
+            pop = evaluate(Popularity.from_dataset(train), test, ks=(10,),
                            negatives=args.negatives, full_ranking=False)  # fmt: skip
         print(f"{run}: " + ", ".join(f"{m} {100 * got[f'{m} ({args.negatives} neg.)']:.2f}"
                                      for m in METRICS), flush=True)  # fmt: skip

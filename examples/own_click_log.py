@@ -76,7 +76,7 @@ def main() -> None:
     trainer.fit()
     table = {
         "SR-GNN": evaluate(model, test, ks=(10, 20)),
-        "S-POP": evaluate(SessionPopularity(train.item_counts()), test, ks=(10, 20)),
+        "S-POP": evaluate(SessionPopularity.from_dataset(train), test, ks=(10, 20)),
     }
     print(format_table(table))
     # 4. recommend in the shop's own ids, from the saved checkpoint

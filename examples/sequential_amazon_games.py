@@ -64,7 +64,7 @@ def main() -> None:
         ).fit()
         key = f"{type(model).__name__} (epoch {result.best_epoch})"
         table[key] = evaluate(model, test, ks=(10,), negatives=100)
-    table["Popularity"] = evaluate(Popularity(train.item_counts()), test, ks=(10,), negatives=100)
+    table["Popularity"] = evaluate(Popularity.from_dataset(train), test, ks=(10,), negatives=100)
     print(f"Amazon Games, test ({len(test)} users), in %:")
     print(format_table(table))
     print(json.dumps(table))

@@ -81,8 +81,8 @@ def main() -> None:
             progress=not args.no_progress,
         ).fit()
         table[f"SR-GNN refit, 100% train, {result.best_epoch} ep."] = evaluate(refit, test)
-    table["S-POP"] = evaluate(SessionPopularity(train.item_counts()), test)
-    table["POP"] = evaluate(Popularity(train.item_counts()), test)
+    table["S-POP"] = evaluate(SessionPopularity.from_dataset(train), test)
+    table["POP"] = evaluate(Popularity.from_dataset(train), test)
     print(f"test split of {args.dataset} ({len(test)} samples), in %:")
     print(format_table(table))
     print(json.dumps(table))

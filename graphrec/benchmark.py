@@ -178,8 +178,11 @@ def run_benchmark(
             runs.setdefault(name, []).append(record)
             print(_one_line(name, seed, record), flush=True)
     base = splits(_data_options("srgnn", dataset, max_length, history_length))
-    counts = base["train"].item_counts()
-    for name, model in (("S-POP", SessionPopularity(counts)), ("POP", Popularity(counts))):
+    train_split = base["train"]
+    for name, model in (
+        ("S-POP", SessionPopularity.from_dataset(train_split)),
+        ("POP", Popularity.from_dataset(train_split)),
+    ):
         start = time.perf_counter()
         metrics = evaluate(model, base["test"], ks=(5, 10, 20), negatives=negatives)
         runs[name] = [{"seed": None, "metrics": metrics, "eval_seconds": _since(start)}]

@@ -118,7 +118,8 @@ def test_no_reuse_memory_flag_reaches_the_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "__init__", record)
     for flag in ([], ["--no-reuse-memory"]):
         argv = ["train", "--dataset", "synthetic", "--epochs", "1", "--max-steps", "2"]
-        argv += ["--hidden", "8", "--run-dir", str(tmp_path), "--no-progress", *flag]
+        argv += ["--hidden", "8", "--run-dir", str(tmp_path / str(len(seen))), "--no-progress"]
+        argv += flag
         assert main(argv) == 0
     assert seen == [True, False]
 

@@ -11,11 +11,10 @@ from graphrec.models import Popularity, SessionPopularity, TwoStage
 
 
 def baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
-    counts = train.item_counts()
     shared = {"ks": ks, "negatives": negatives, "distributed": is_distributed()}
     return {
-        "S-POP": evaluate(SessionPopularity(counts), test, **shared),
-        "POP": evaluate(Popularity(counts), test, **shared),
+        "S-POP": evaluate(SessionPopularity.from_dataset(train), test, **shared),
+        "POP": evaluate(Popularity.from_dataset(train), test, **shared),
     }
 
 

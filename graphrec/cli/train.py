@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,8 +27,12 @@ from graphrec.models import (
     model_arguments,
 )
 from graphrec.training import Trainer, load_model
+from graphrec.training.run_dir import RunLock, describe_run, prepare_run_dir
 
 log = logging.getLogger("graphrec")
+
+DEMO_EPOCHS = 5
+DEMO_RUN_DIR = "runs/srgnn-synthetic"
 
 
 def parse_value(text: str):
@@ -86,7 +91,7 @@ def new_model(args: argparse.Namespace, data, retriever=None):
 
 def fit(
     args: argparse.Namespace, model, train, valid, run_dir: Path, epochs: int, info: dict,
-    retriever=None,
+    retriever=None, resume: bool = False, overwrite: bool = False,
 ):  # fmt: skip
     valid_model = None
     if retriever is not None and not args.monitor.endswith(" neg.)"):
@@ -118,11 +123,36 @@ def fit(
         valid_model=valid_model,
         num_threads=args.threads,
         reuse_memory=not args.no_reuse_memory,
+        overwrite=overwrite,
     )
-    return trainer.fit(resume=args.resume)
+    return trainer.fit(resume=resume)
+
+
+_MONITOR = re.compile(
+    r"(?:(?:HR|MRR|NDCG|Coverage)@[1-9][0-9]*|AUC|GAUC)(?: \([1-9][0-9]* neg\.\))?"
+)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What argparse's types cannot check alone, before any data is read."""
+    if args.monitor is not None and not _MONITOR.fullmatch(args.monitor):
+        raise ValueError(
+            f"--monitor {args.monitor!r}: expected a metric such as HR@20, MRR@20, NDCG@10, "
+            '"HR@10 (100 neg.)" or "AUC (100 neg.)"'
+        )
+    if args.resume and args.overwrite:
+        raise ValueError(
+            "--resume continues the run in --run-dir, --overwrite replaces it: pass one"
+        )
+    if args.refit and args.valid_fraction == 0:
+        raise ValueError(
+            "--refit retrains for the epochs chosen on validation: --valid-fraction > 0"
+        )
+    model_kwargs(args)  # unknown --model-arg names fail here
 
 
 def train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    check_arguments(args)
     if getattr(args, "distributed", False) or launched_by_torchrun():
         if not init_distributed(args.device):
             raise ValueError(
@@ -132,24 +162,34 @@ def train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         if not is_main_process():  # rank 0 prints and writes; the others compute
             sys.stdout = open(os.devnull, "w")
     resolve_training(args)
+    label = dataset_label(args.dataset)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{label}")
+    args.resume_hint = common.resume_command(run_dir)
+    if not is_main_process():
+        return _train(args, run_dir, label)
+    # refused (or locked) before any data is read: a run is never lost to a typo,
+    # and two commands never write into one folder
+    with RunLock(run_dir):
+        prepare_run_dir(run_dir, resume=args.resume, overwrite=args.overwrite)
+        return _train(args, run_dir, label)
+
+
+def _train(args: argparse.Namespace, run_dir: Path, label: str) -> dict[str, dict[str, float]]:
     kwargs = common.data_kwargs(args)
     train = load_dataset(args.dataset, "train", **kwargs)
     valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
     test = load_dataset(args.dataset, "test", **kwargs)
     print(
-        f"{dataset_label(args.dataset)}: {len(train)} train / {len(valid) if valid else 0} valid / "
+        f"{label}: {len(train)} train / {len(valid) if valid else 0} valid / "
         f"{len(test)} test samples, {train.num_items} items"
     )
     retriever = common.load_retriever(args, train)
     model = new_model(args, train, retriever)
     negatives = common.eval_negatives(args, args.dataset, model)
     print(model)
-    label = dataset_label(args.dataset)
-    run_dir = Path(args.run_dir or f"runs/{args.model}-{label}")
-    args.resume_hint = common.resume_command(run_dir)
     info = {"dataset": args.dataset, **{k: v for k, v in kwargs.items() if k != "root"}}
     start = time.perf_counter()
-    result = fit(args, model, train, valid, run_dir, args.epochs, info, retriever)
+    result = fit(args, model, train, valid, run_dir, args.epochs, info, retriever, args.resume)
     print(f"trained in {time.perf_counter() - start:.0f} s; selected epoch {result.best_epoch}")
     name = type(model).__name__
     table = {f"{name} (epoch {result.best_epoch})": test_metrics(args, model, test, negatives)}
@@ -157,9 +197,12 @@ def train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         # The epoch count was chosen on validation; retrain on the whole training file.
         full = load_dataset(args.dataset, "train", **{**kwargs, "valid_fraction": 0})
         refit = new_model(args, full, retriever)
-        args.resume = False
         info = {**info, "valid_fraction": 0, "refit_of": str(run_dir)}
-        fit(args, refit, full, None, run_dir / "refit", result.best_epoch, info)
+        refit_dir = run_dir / "refit"
+        # part of this run: continued with it, else (a stale one) replaced
+        again = args.resume and (refit_dir / "last.pt").is_file()
+        fit(args, refit, full, None, refit_dir, result.best_epoch, info,
+            resume=again, overwrite=not again)  # fmt: skip
         table[f"{name} refit, 100% train, {result.best_epoch} ep."] = test_metrics(
             args, refit, test, negatives
         )
@@ -181,18 +224,39 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     print("graphrec demo: SR-GNN on the embedded synthetic click log\n")
+    if args.run_dir is None:
+        args.run_dir = DEMO_RUN_DIR
+        if not args.resume and describe_run(args.run_dir):
+            print(f"replacing the previous demo run in {args.run_dir}/")
+            args.overwrite = True
     train(args)
-    model = load_model(Path(args.run_dir or "runs/srgnn-synthetic") / "best.pt")
+    model = load_model(Path(args.run_dir) / "best.pt")
     session = [3, 17, 3]
     top = model.recommend([session], k=10)[0].tolist()
     print(f"\nrecommend({session}, k=10) -> {top}")
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=None, help="default: the model's (30)")
+def add_train_arguments(
+    p: argparse.ArgumentParser,
+    epochs_help: str | None = None,
+    run_dir_help: str = "default: runs/<model>-<dataset>",
+) -> None:
+    p.add_argument(
+        "--epochs",
+        type=common.positive_int,
+        default=None,
+        help=epochs_help or "default: the model's (30)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", default=None, help="default: runs/<model>-<dataset>")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--run-dir", default=None, help=run_dir_help)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run that --run-dir holds (its checkpoints and logs are deleted)",
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (the epoch lines stay)"
+    )
     p.add_argument("--model", default="srgnn", choices=sorted(MODELS))
     p.add_argument(
         "--model-arg",
@@ -203,37 +267,54 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
     p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")
     p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the model's")
-    p.add_argument("--hidden", type=int, default=None, help="hidden_channels (model default)")
-    p.add_argument("--layers", type=int, default=None, help="num_layers (model default)")
+    p.add_argument(
+        "--batch-size", type=common.positive_int, default=None, help="default: the model's"
+    )
+    p.add_argument(
+        "--hidden", type=common.positive_int, default=None, help="hidden_channels (model default)"
+    )
+    p.add_argument(
+        "--layers", type=common.positive_int, default=None, help="num_layers (model default)"
+    )
     p.add_argument("--optimizer", choices=["adam", "adagrad"], default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None, help="L2 penalty")
-    p.add_argument("--clip-grad-norm", type=float, default=None)
-    p.add_argument("--lr-step", type=int, default=None, help="epochs between decays")
-    p.add_argument("--lr-gamma", type=float, default=None, help="1 = no decay")
-    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--lr", type=common.positive_float, default=None)
+    p.add_argument("--weight-decay", type=common.nonnegative_float, default=None, help="L2 penalty")
+    p.add_argument(
+        "--clip-grad-norm", type=common.positive_float, default=None, help="> 0 (default: none)"
+    )
+    p.add_argument(
+        "--lr-step", type=common.positive_int, default=None, help="epochs between decays"
+    )
+    p.add_argument("--lr-gamma", type=common.decay_factor, default=None, help="1 = no decay")
+    p.add_argument("--patience", type=common.positive_int, default=10)
     p.add_argument(
         "--monitor",
         default=None,
         help='validation metric for selection (default: HR@20; "AUC (100 neg.)" for DIN/DIEN)',
     )
-    p.add_argument("--valid-fraction", type=float, default=0.1)
-    p.add_argument("--max-length", type=int, default=None, help="keep the last N clicks")
+    p.add_argument("--valid-fraction", type=common.holdout_fraction, default=0.1)
     p.add_argument(
-        "--history-length", type=int, default=0, help="long-term history per sample (SDM)"
+        "--max-length", type=common.positive_int, default=None, help="keep the last N clicks"
+    )
+    p.add_argument(
+        "--history-length",
+        type=common.nonnegative_int,
+        default=0,
+        help="long-term history per sample (SDM)",
     )
     p.add_argument(
         "--negatives",
-        type=int,
+        type=common.nonnegative_int,
         default=None,
         help="also report metrics over N sampled negatives (default: 100 on amazon-games; "
         "0 = none)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=None, help="steps")
-    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
+    p.add_argument("--checkpoint-every", type=common.positive_int, default=None, help="steps")
+    p.add_argument(
+        "--max-steps", type=common.positive_int, default=None, help="cap steps per epoch"
+    )
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
-    p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument("--device", type=common.device, default=None, help="e.g. cuda (default: cpu)")
     p.add_argument("--threads", type=common.threads, default="auto", help=common.THREADS_HELP)
     p.add_argument("--no-reuse-memory", action="store_true", help=common.REUSE_HELP)
     p.add_argument(
@@ -249,7 +330,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "(--model-arg negative_sampling=hard), a full-ranking --monitor (e.g. MRR@20) selects "
         "on the pipeline's validation metric, and the test table adds the pipeline",
     )
-    p.add_argument("-k", type=int, default=100, help="two-stage candidates (with --retriever)")
+    p.add_argument(
+        "-k", type=common.positive_int, default=100, help="two-stage candidates (with --retriever)"
+    )
     p.add_argument(
         "--full-ranking",
         action="store_true",
@@ -267,8 +350,14 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo", parents=parents, help="train SR-GNN on the synthetic log (about two minutes)"
     )
-    add_train_arguments(p)
-    p.set_defaults(func=cmd_demo, dataset="synthetic", model="srgnn", epochs=5, refit=False)
+    add_train_arguments(
+        p,
+        epochs_help=f"default: {DEMO_EPOCHS}",
+        run_dir_help=f"default: {DEMO_RUN_DIR} (replaced by each demo)",
+    )
+    p.set_defaults(
+        func=cmd_demo, dataset="synthetic", model="srgnn", epochs=DEMO_EPOCHS, refit=False
+    )
 
     p = sub.add_parser(
         "train", parents=parents, help="train a model, select on validation, report test"

@@ -580,6 +580,8 @@ class SessionLoader:
         self.rank = rank
         self.epoch = 0
         self.last_global_size = 0
+        #: the dataset indices of the batch last yielded (this process's share)
+        self.last_index: Tensor | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -603,6 +605,7 @@ class SessionLoader:
             self.last_global_size = index.numel()
             if self.num_replicas > 1:
                 index = index.tensor_split(self.num_replicas)[self.rank]
+            self.last_index = index
             yield self.dataset.batch(index)
 
     def __iter__(self):

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from graphrec.checks import check_int
 from graphrec.data import SessionDataset, build_session_graphs
 from graphrec.data.dataset import _positions
 from graphrec.data.graph import _ptr
@@ -81,7 +82,9 @@ def evaluate(
         ``{"HR@K": ..., "MRR@K": ..., "NDCG@K": ..., "Coverage@K": ...}``
         (and the sampled-negative metrics).
     """
-    ks = tuple(ks)
+    ks = _check_inputs(model, dataset, ks, batch_size)
+    if negatives is not None:
+        check_int("negatives", negatives, minimum=1)
     if retriever is not None and not isinstance(model, RetrievalRecommender):
         raise TypeError(f"a faiss retriever needs a retrieval model, got {type(model).__name__}")
     if candidates is not None and candidates.size(0) != len(dataset):
@@ -161,6 +164,21 @@ def evaluate(
         results.update(sampled_evaluator.compute())
         results.update(auc_evaluator.compute())
     return results
+
+
+def _check_inputs(model, dataset, ks, batch_size) -> tuple[int, ...]:
+    """The checks every evaluation starts with; the cut-offs as a tuple."""
+    if not isinstance(model, SessionRecommender):
+        raise TypeError(f"expected a graphrec model, got {type(model).__name__}")
+    model.check_data(dataset)
+    if len(dataset) == 0:
+        raise ValueError(f"{dataset.name} has no samples to evaluate")
+    check_int("batch_size", batch_size, minimum=1)
+    ks = tuple(check_int("k", k, minimum=1) for k in ks)
+    if not ks:
+        raise ValueError("ks needs at least one cut-off")
+    model.check_finite()
+    return ks
 
 
 #: sessions a retrieval model embeds at once in :func:`evaluate` (their
@@ -321,8 +339,9 @@ def evaluate_multi_target(
 
     See :func:`split_for_multi_target` for the protocol.
     """
+    ks = _check_inputs(model, dataset, ks, batch_size)
     inputs, targets = split_for_multi_target(dataset, fraction)
-    evaluator = MultiTargetEvaluator(tuple(ks))
+    evaluator = MultiTargetEvaluator(ks)
     for index, scores in _full_scores(model, inputs, batch_size):
         evaluator.update_scores(scores, targets[index].to(scores.device))
     return evaluator.compute()
@@ -379,7 +398,7 @@ def evaluate_session_rec(
     beside published session-rec tables. The catalogue is the model's (items
     of the training and test files; session-rec ranks the training items).
     """
-    evaluator = SessionRecEvaluator(ks)
+    evaluator = SessionRecEvaluator(_check_inputs(model, dataset, ks, batch_size))
     for index, scores in _full_scores(model, dataset, batch_size):
         evaluator.update(scores, rest_of_sessions(dataset, index).to(scores.device))
     return evaluator.compute()

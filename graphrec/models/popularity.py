@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from graphrec.data import SessionBatch
+from graphrec.data import SessionBatch, SessionDataset
 from graphrec.models.base import SessionRecommender
 
 
@@ -22,6 +22,15 @@ class Popularity(SessionRecommender):
         counts = item_counts.float().clone()
         counts[0] = float("-inf")
         self.register_buffer("counts", counts)
+
+    @classmethod
+    def from_dataset(cls, dataset: SessionDataset):
+        """The baseline of a training split: its click counts, its item ids and labels
+        (so that it meets only data of the same catalogue, as every model does)."""
+        model = cls(dataset.item_counts())
+        model.set_item_ids(dataset.item_ids)
+        model.set_labels(dataset.item_labels, dataset.user_labels)
+        return model
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
         scores = self.counts.expand(batch.num_sessions, -1)

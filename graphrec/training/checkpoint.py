@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from graphrec.models import build_model
-from graphrec.models.base import SessionRecommender
+from graphrec.models.base import SessionRecommender, compare_catalogues
+from graphrec.serialization import UnsafeFileError, safe_torch_load
 
 FORMAT = "graphrec-checkpoint"
 VERSION = 1
@@ -35,32 +34,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: the file is truncated, not a torch file, not a
-            graphrec checkpoint, or of an unknown version.
+        CheckpointError: the file is truncated, not a torch file, refers to
+            Python objects other than tensors and plain values (refused: they
+            could run code), is not a graphrec checkpoint, or of an unknown
+            version.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" not in str(e):  # garbage, not a pickle of objects
-            raise CheckpointError(
-                f"{path}: cannot be read as a checkpoint (truncated, or not a torch file)"
-            ) from None
-        # torch's message advises weights_only=False, i.e. running the file's code
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        what = f" ({found.group(1)})" if found else ""  # found: checked above
-        raise CheckpointError(
-            f"{path}: refused: it holds Python objects other than tensors and plain "
-            f"values{what}, which could run code when unpickled. A graphrec checkpoint "
-            "never does; graphrec will not load this file."
-        ) from None
-    except Exception as e:  # truncated zips fail in many ways inside torch.load
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path}: cannot be read as a checkpoint (truncated, or not a torch file): {first}"
-        ) from None
+        state = safe_torch_load(path, map_location=map_location)
+    except UnsafeFileError as e:
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint: {e.reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a graphrec checkpoint")
     if state.get("version") != VERSION:
@@ -73,9 +58,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | None = "cpu") -
 def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> SessionRecommender:
     """Rebuild the model saved in a checkpoint, with its weights and item ids.
 
+    The model also gets the click counts of its training items
+    (``train_item_counts``), against which
+    :meth:`~graphrec.models.SessionRecommender.check_data` compares the data
+    it meets.
+
     Raises:
-        CheckpointError: as :func:`load_checkpoint`, or the saved config does
-            not build a model that takes the saved weights.
+        CheckpointError: as :func:`load_checkpoint`; the saved config does
+            not build a model that takes the saved weights; or the weights
+            hold NaN or infinite values.
     """
     state = load_checkpoint(path, map_location)
     try:
@@ -88,4 +79,27 @@ def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> Ses
             f"{path}: its model config does not match its weights, or names no model "
             f"graphrec knows: {first}"
         ) from None
+    try:
+        model.check_finite(str(path))
+    except ValueError as e:
+        raise CheckpointError(f"{e}: refusing to use it") from None
+    counts = state.get("train_item_counts")
+    if isinstance(counts, torch.Tensor) and counts.numel() == model.num_items + 1:
+        model.train_item_counts = counts.cpu()
     return model.eval()
+
+
+def check_checkpoint_model(
+    state: dict[str, Any], model: SessionRecommender, path: str | os.PathLike, other: str
+) -> None:
+    """Refuse a checkpoint whose catalogue differs from ``model``'s (resuming a
+    run on other data): item ids or labels, and user labels."""
+    ids = state.get("model_state", {}).get("item_ids")
+    if ids is None:
+        raise CheckpointError(f"{path}: the checkpoint has no item ids")
+    compare_catalogues(
+        (ids, state.get("item_labels")), (model.item_ids, model.item_labels), str(path), other
+    )
+    users = state.get("user_labels")
+    if users is not None and model.user_labels is not None and users[1:] != model.user_labels[1:]:
+        raise CheckpointError(f"{path} and {other} have different users (users.tsv)")

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from graphrec.checks import check_choice, check_device, check_float, check_int
 from graphrec.data import SessionDataset, SessionLoader
 from graphrec.distributed import (
     all_gather_cat,
@@ -31,11 +32,16 @@ from graphrec.memory import reuse_freed_memory
 from graphrec.models import model_name
 from graphrec.models.base import SessionRecommender
 from graphrec.threads import configure_threads
-from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+from graphrec.training.checkpoint import check_checkpoint_model, load_checkpoint, save_checkpoint
+from graphrec.training.run_dir import RunLock, prepare_run_dir
 
 log = logging.getLogger("graphrec.training")
 
 OPTIMIZERS = ("adam", "adagrad")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped: a step's loss (or gradient norm) was NaN or infinite."""
 
 
 @dataclass
@@ -69,6 +75,10 @@ class Trainer:
     writes checkpoints and logs; every process reads ``last.pt`` to resume, so
     ``run_dir`` must be on storage they share.
 
+    A step whose loss is NaN or infinite stops the training with a
+    :class:`NonFiniteLossError` naming the epoch, the step and the batch,
+    before the broken step changes the weights.
+
     Everything needed to continue is checkpointed (``last.pt``: model,
     optimizer, scheduler, RNG state, epoch and step) at the end of every
     epoch, every ``checkpoint_every`` steps, and when training is interrupted
@@ -88,8 +98,8 @@ class Trainer:
         lr (float): learning rate. (default: ``1e-3``)
         weight_decay (float): L2 penalty of the optimizer. (default: ``1e-5``)
         clip_grad_norm (float, optional): clip the global gradient norm to
-            this value before each step (the STAMP authors' code clips at 110
-            or 150). (default: no clipping)
+            this value (> 0) before each step (the STAMP authors' code clips at
+            110 or 150). (default: no clipping)
         lr_step (int): epochs between learning-rate decays. (default: ``3``)
         lr_gamma (float): decay factor. (default: ``0.1``)
         patience (int): epochs without improvement before stopping. (default: ``10``)
@@ -101,12 +111,20 @@ class Trainer:
             ranker (DIN, DIEN) monitored on one of them is validated on the
             sampled candidates only. (default: full ranking only)
         run_dir (str, optional): where checkpoints and ``metrics.jsonl`` go
-            (nothing is written when ``None``).
+            (nothing is written when ``None``). A folder that already holds a
+            run is refused unless :meth:`fit` resumes it or ``overwrite`` is
+            set, and a training holds a lock on it while it runs, so that two
+            trainings never write into one folder.
+        overwrite (bool): replace the run that ``run_dir`` holds (its
+            checkpoints and logs are deleted when :meth:`fit` starts).
+            (default: ``False``)
         seed (int): seed of the initialisation-independent randomness
             (batch order, RNG). (default: ``0``)
         checkpoint_every (int, optional): also checkpoint every this many steps.
         max_steps_per_epoch (int, optional): cut epochs short (quick runs).
         progress (bool): show a tqdm bar with loss and throughput. (default: ``True``)
+        verbose (bool): print one line per epoch (loss, speed, validation
+            metric), with or without the bar. (default: ``True``)
         run_info (dict, optional): plain values saved in checkpoints and
             ``config.json`` (e.g. the dataset name), for ``graphrec evaluate``.
         device (str, optional): where to train (default: the model's device).
@@ -114,7 +132,7 @@ class Trainer:
             ``"auto"`` (:func:`graphrec.threads.choose_threads`: the CPUs
             available to the process, less those other processes keep busy,
             one for small models); ``None`` leaves torch's setting. The choice
-            is logged and saved in the run's config. (default: ``None``)
+            is logged and saved in the run's config. (default: ``"auto"``)
         distributed (bool, optional): train with every process of the
             ``torch.distributed`` group (default: whenever one of several
             processes is initialised).
@@ -154,19 +172,38 @@ class Trainer:
         device: str | torch.device | None = None,
         valid_model: SessionRecommender | None = None,
         distributed: bool | None = None,
-        num_threads: int | str | None = None,
+        num_threads: int | str | None = "auto",
         reuse_memory: bool = True,
+        overwrite: bool = False,
+        verbose: bool = True,
     ) -> None:
-        if epochs < 1 or patience < 1 or lr_step < 1:
-            raise ValueError("epochs, patience and lr_step must be >= 1")
-        if train_data.num_items != model.num_items:
-            raise ValueError(
-                f"the model has {model.num_items} items, the training data {train_data.num_items}"
-            )
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-        if num_threads is not None and str(num_threads) != "auto" and int(num_threads) < 1:
-            raise ValueError(f"num_threads must be >= 1 or 'auto', got {num_threads!r}")
+        check_int("epochs", epochs, minimum=1)
+        check_int("batch_size", batch_size, minimum=1)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_float("lr", lr, minimum=0, exclusive_minimum=True)
+        check_float("weight_decay", weight_decay, minimum=0)
+        if clip_grad_norm is not None:
+            # a negative norm would flip every gradient (ascent), 0 would erase it
+            check_float("clip_grad_norm", clip_grad_norm, minimum=0, exclusive_minimum=True)
+        check_int("lr_step", lr_step, minimum=1)
+        check_float("lr_gamma", lr_gamma, minimum=0, maximum=1, exclusive_minimum=True)
+        check_int("patience", patience, minimum=1)
+        for name, value in (("checkpoint_every", checkpoint_every),
+                            ("max_steps_per_epoch", max_steps_per_epoch),
+                            ("negatives", negatives)):  # fmt: skip
+            if value is not None:
+                check_int(name, value, minimum=1)
+        check_int("seed", seed)
+        if num_threads is not None and num_threads != "auto":
+            check_int("num_threads", num_threads, minimum=1)
+        if not isinstance(train_data, SessionDataset):
+            raise TypeError(f"train_data must be a SessionDataset, got {type(train_data).__name__}")
+        if len(train_data) == 0:
+            raise ValueError(f"{train_data.name} has no training samples")
+        model.check_data(train_data, "the model")
+        if valid_data is not None:
+            model.check_data(valid_data, "the model")
+        device = check_device(device)
         if num_threads is not None:
             hidden = getattr(model, "hidden_channels", 1)
             requested = None if num_threads == "auto" else int(num_threads)
@@ -183,6 +220,9 @@ class Trainer:
         if reuse_memory and self.device.type == "cpu":
             reuse_freed_memory()
         self.model = model.to(self.device)
+        # kept in checkpoints: data that meets the model later is compared with it
+        self.train_item_counts = train_data.item_counts()
+        model.train_item_counts = self.train_item_counts
         self.valid_model = valid_model.to(self.device) if valid_model is not None else model
         self.train_data, self.valid_data = train_data, valid_data
         self.epochs, self.patience, self.monitor = epochs, patience, monitor
@@ -191,6 +231,8 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.max_steps_per_epoch = max_steps_per_epoch
         self.progress = progress
+        self.verbose = verbose
+        self.overwrite = overwrite
         self.run_info = dict(run_info or {})
         self.hparams = {
             "epochs": epochs,
@@ -209,6 +251,7 @@ class Trainer:
             "max_steps_per_epoch": max_steps_per_epoch,
             "processes": world_size(),
             "threads": torch.get_num_threads(),
+            "train_samples": len(train_data),
         }
         self.distributed = is_distributed() if distributed is None else distributed
         if self.distributed and not is_distributed():
@@ -265,16 +308,26 @@ class Trainer:
             "history": self.history,
             "hparams": self.hparams,
             "run_info": self.run_info,
+            "train_item_counts": self.train_item_counts,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(
+        self, state: dict[str, Any], path: str | os.PathLike = "checkpoint"
+    ) -> None:
         if state["model"] != model_name(self.model) or state["model_config"] != self.model.config():
             raise ValueError(
-                f"checkpoint holds {state['model']}({state['model_config']}), "
+                f"{path} holds {state['model']}({state['model_config']}), "
                 f"this trainer has {model_name(self.model)}({self.model.config()})"
             )
+        check_checkpoint_model(state, self.model, path, "this training's data")
         if state["hparams"]["batch_size"] != self.loader.batch_size:
-            raise ValueError("resuming with another batch size would change the batches")
+            raise ValueError(f"{path}: resuming with another batch size would change the batches")
+        saved = state["hparams"].get("train_samples")
+        if saved is not None and saved != len(self.train_data):
+            raise ValueError(
+                f"{path} was trained on {saved} samples, {self.train_data.name} has "
+                f"{len(self.train_data)}: resuming on other data would not continue that run"
+            )
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -313,6 +366,7 @@ class Trainer:
             "metrics": self.best_metrics,
             "hparams": self.hparams,
             "run_info": self.run_info,
+            "train_item_counts": self.train_item_counts,
         }
         save_checkpoint(self.run_dir / "best.pt", state)
 
@@ -328,18 +382,33 @@ class Trainer:
 
         Args:
             resume: a checkpoint path, or ``True`` for ``<run_dir>/last.pt``.
+
+        Raises:
+            RunDirectoryError: ``run_dir`` holds a run and neither ``resume``
+                nor ``overwrite`` is given, there is nothing to resume, or
+                another training is using ``run_dir``.
+            NonFiniteLossError: a step's loss was NaN or infinite.
         """
+        if resume is True and self.run_dir is None:
+            raise ValueError("resume=True needs a run_dir")
+        if self.run_dir is None or not is_main_process():
+            return self._fit(resume)
+        own = resume is True or (
+            bool(resume) and Path(resume).resolve() == (self.run_dir / "last.pt").resolve()
+        )
+        with RunLock(self.run_dir):
+            prepare_run_dir(self.run_dir, resume=own, overwrite=self.overwrite and not own)
+            return self._fit(resume)
+
+    def _fit(self, resume: str | os.PathLike | bool | None) -> TrainResult:
         if resume:
             path = self.run_dir / "last.pt" if resume is True else Path(resume)
-            if resume is True and self.run_dir is None:
-                raise ValueError("resume=True needs a run_dir")
-            self.load_state_dict(load_checkpoint(path, map_location=str(self.device)))
+            self.load_state_dict(load_checkpoint(path, map_location=str(self.device)), path)
             log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
         else:
             # distributed: one stream per process (model weights come from rank 0)
             torch.manual_seed(self.seed + 1_000_003 * rank())
         if self.run_dir is not None and is_main_process():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             config = {
                 "model": model_name(self.model),
                 "model_config": self.model.config(),
@@ -347,17 +416,25 @@ class Trainer:
                 "run_info": self.run_info,
             }
             (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            # the log holds exactly the epochs of the checkpoint (none for a new run):
+            # an epoch logged after the last checkpoint is not logged twice on resume
+            _write_atomic(
+                self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history)
+            )
         stopped = False
         try:
             while self.epoch < self.epochs and not stopped:
                 stats = self._train_epoch()
                 stopped = self._end_epoch(stats)
         except KeyboardInterrupt:
+            where = f"epoch {self.epoch + 1}/{self.epochs}, after step {self.step_in_epoch}"
             if self.distributed:  # no collective in an interrupt: the last checkpoint stays
-                log.warning("interrupted: resume from the last checkpoint in %s", self.run_dir)
+                log.warning("interrupted in %s: resume from the last checkpoint in %s",
+                            where, self.run_dir)  # fmt: skip
                 raise
             self._save_last()
-            log.warning("interrupted: saved epoch %d step %d", self.epoch, self.step_in_epoch)
+            if self.run_dir is not None:
+                log.warning("interrupted in %s: saved %s", where, self.run_dir / "last.pt")
             raise
         self._restore_best()
         return TrainResult(self.best_epoch, self.best_metrics, self.history, stopped)
@@ -388,19 +465,21 @@ class Trainer:
             progress.update(loss_sum=0.0, samples=0, seconds=0.0)
         start, before = time.perf_counter(), progress["seconds"]
         remaining = max(total - self.step_in_epoch, 0)
-        for batch in itertools.islice(self.loader.iter_from(self.step_in_epoch), remaining):
-            batch = batch.to(self.device)
-            loss = self._train_step(batch)
-            self.step_in_epoch += 1
-            progress["loss_sum"] += loss * batch.num_sessions
-            progress["samples"] += batch.num_sessions
-            progress["seconds"] = before + time.perf_counter() - start
-            rate = progress["samples"] / max(progress["seconds"], 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{rate:.0f}", refresh=False)
-            if self.checkpoint_every and self.step_in_epoch % self.checkpoint_every == 0:
-                self._save_last()
-        bar.close()
+        try:
+            for batch in itertools.islice(self.loader.iter_from(self.step_in_epoch), remaining):
+                batch = batch.to(self.device)
+                loss = self._train_step(batch)
+                self.step_in_epoch += 1
+                progress["loss_sum"] += loss * batch.num_sessions
+                progress["samples"] += batch.num_sessions
+                progress["seconds"] = before + time.perf_counter() - start
+                rate = progress["samples"] / max(progress["seconds"], 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{rate:.0f}", refresh=False)
+                if self.checkpoint_every and self.step_in_epoch % self.checkpoint_every == 0:
+                    self._save_last()
+        finally:
+            bar.close()  # also when interrupted: no message is glued onto the bar
         # the whole epoch's mean loss and speed, steps before a resume included
         # (and, distributed, the samples of every process)
         seconds = progress["seconds"]
@@ -417,18 +496,42 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self._ddp is None:
             loss = self.model.loss(batch)
+            value = float(loss.detach())
+            self._check_finite(value, "loss")
             loss.backward()
         else:
             # DDP averages gradients over processes; weighting each process's mean
             # loss by its share of the global batch makes that average the gradient
             # of the global batch's mean loss, as in one process
             loss = self._ddp(batch)
+            value = float(loss.detach())
+            # every process stops together (one of them alone would leave the others
+            # waiting in the gradient all-reduce)
+            broken = all_reduce_sum(torch.tensor([float(not math.isfinite(value))]))
+            if float(broken) > 0:
+                self._check_finite(value if not math.isfinite(value) else math.nan, "loss")
             share = batch.num_sessions * world_size() / self.loader.last_global_size
             (loss * share).backward()
         if self.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+            self._check_finite(float(norm), "gradient norm")
         self.optimizer.step()
-        return float(loss.detach())
+        return value
+
+    def _check_finite(self, value: float, what: str) -> None:
+        """Stop before a NaN or infinite step reaches the weights."""
+        if math.isfinite(value):
+            return
+        index = self.loader.last_index
+        shown = "" if index is None else ", ".join(str(i) for i in index[:8].tolist())
+        more = "" if index is None or index.numel() <= 8 else ", ..."
+        saved = f" {self.run_dir / 'last.pt'} keeps the last checkpoint;" if self.run_dir else ""
+        raise NonFiniteLossError(
+            f"training stopped: the {what} is {value} in epoch {self.epoch + 1}, step "
+            f"{self.step_in_epoch + 1} (the batch of training samples {shown}{more}); the "
+            f"weights are those before this step.{saved} try a lower --lr (lr=), "
+            "--clip-grad-norm (clip_grad_norm=), or check the data of that batch"
+        )
 
     def _end_epoch(self, stats: dict[str, float]) -> bool:
         record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": self.scheduler.get_last_lr()[0]}
@@ -472,7 +575,14 @@ class Trainer:
         )
         if "valid" in record:
             summary += f", valid {self.monitor} {100 * record['valid'][self.monitor]:.2f}"
-        log.info(summary)
-        if self.progress and is_main_process():
-            tqdm.write(summary)
+        if self.verbose and is_main_process():
+            tqdm.write(summary)  # a line of its own beside a bar, or plain print without one
+        else:
+            log.info(summary)
         return self.valid_data is not None and self.bad_epochs >= self.patience
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
