@@ -11,8 +11,11 @@ import functools
 import inspect
 import math
 import numbers
+import sys
 import types
 import typing
+import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -180,7 +183,7 @@ def check_arguments(func: Any, arguments: dict[str, Any]) -> None:
                     raise ValueError(f"every entry of {name} must be >= 1, got {tuple(value)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(func: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func)
@@ -205,3 +208,21 @@ def checked_init(init: Any) -> Any:
 
     wrapper.__graphrec_checked__ = True
     return wrapper
+
+
+#: where graphrec and torch live: :func:`warn_caller` looks past their frames
+_LIBRARY_DIRS = (
+    str(Path(torch.__file__).resolve().parent),
+    str(Path(__file__).resolve().parent),
+)
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside graphrec and torch
+    (decorators such as ``torch.no_grad`` and overriding methods in between)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(
+        _LIBRARY_DIRS
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

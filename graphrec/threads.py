@@ -91,11 +91,21 @@ def choose_threads(work: float | None = None, requested: int | None = None) -> t
             (``num_items x hidden_channels``); below :data:`ONE_THREAD_BELOW`
             one thread is chosen.
         requested (int, optional): an explicit count (``--threads``), used
-            as given.
+            as given up to the CPUs available (more is capped there, with a
+            warning: threads beyond the cores only wait for each other).
     """
     if requested is not None:
         if requested < 1:
             raise ValueError(f"--threads must be >= 1, got {requested}")
+        cpus = available_cpus()
+        if requested > cpus:
+            # threads beyond the cores spin against each other: a hundred times slower
+            log.warning(
+                "%d threads requested, but only %d CPU(s) are available to this process "
+                "(affinity, cgroup quota): using %d",
+                requested, cpus, cpus,
+            )  # fmt: skip
+            return cpus, f"requested {requested}, capped at the {cpus} CPU(s) available"
         return requested, "requested"
     # processes torchrun started on this machine share its CPUs
     local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))

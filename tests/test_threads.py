@@ -47,6 +47,15 @@ def test_choice(machine, monkeypatch):
         choose_threads(requested=0)
 
 
+def test_requested_threads_capped_at_the_cpus(machine, caplog):
+    # 1000 threads on 4 CPUs would spin against each other: capped, with a warning
+    with caplog.at_level("WARNING", logger="graphrec"):
+        count, why = choose_threads(work=50e6, requested=1000)
+    assert count == 4 and "capped" in why
+    assert "1000 threads requested, but only 4 CPU(s)" in caplog.text
+    assert choose_threads(requested=4) == (4, "requested")
+
+
 def test_configure_sets_and_logs(machine, caplog):
     before = torch.get_num_threads()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from graphrec.cli import benchmark, evaluate, plot, preprocess, recommend, train
 
@@ -33,16 +34,31 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
+        format="%(asctime)s %(name)s: %(message)s" if args.verbose else "%(name)s: %(message)s",
     )
+    prefix = f"graphrec {args.command}"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        # one line for the user, not Python's source path and line
+        print(f"{prefix}: warning: {message}", file=sys.stderr)
+
     try:
-        args.func(args)
-    except (OSError, ValueError, ImportError) as e:  # files, bad input, a missing extra
-        print(f"graphrec {args.command}: error: {e}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            args.func(args)
+    except OSError as e:  # files: the path and the reason, not a bare [Errno N]
+        if e.filename is not None and e.strerror:
+            text = f"{e.filename}: {e.strerror}"
+        else:
+            text = str(e)
+        print(f"{prefix}: error: {text}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError, FloatingPointError) as e:  # bad input, a missing extra
+        print(f"{prefix}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = getattr(args, "resume_hint", None)
-        print(f"\ngraphrec {args.command}: interrupted", file=sys.stderr)
+        print(f"\n{prefix}: interrupted", file=sys.stderr)
         if hint:
             print(f"progress saved; continue with:\n  {hint}", file=sys.stderr)
         return 130

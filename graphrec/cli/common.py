@@ -22,6 +22,11 @@ REUSE_HELP = (
     "step: no page faults for the large buffers; the process keeps its peak memory)"
 )
 
+TRUST_HELP = (
+    "evaluate even though the item popularity of the data does not follow the training "
+    "data's (graphrec then takes it that the ids mean the same items)"
+)
+
 DATASET_HELP = (
     f"one of {', '.join(DATASETS)}, or the path of a folder written by "
     "`graphrec preprocess clicks` (or holding train_sessions.txt and test_sessions.txt)"
@@ -159,7 +164,7 @@ def checkpoint_data(args: argparse.Namespace, state: dict) -> tuple[str, dict]:
     info = state.get("run_info", {})
     name = args.dataset or info.get("dataset")
     if name is None:
-        raise SystemExit("the checkpoint names no dataset: pass --dataset")
+        raise ValueError("the checkpoint names no dataset: pass --dataset")
     kwargs = {
         "root": args.root,
         "valid_fraction": info.get("valid_fraction", 0.1),
@@ -176,12 +181,23 @@ def load_retriever(args: argparse.Namespace, data):
     if getattr(args, "retriever", None) is None:
         return None
     retriever = load_model(args.retriever, map_location=args.device or "cpu")
-    if retriever.num_items != data.num_items:
+    if not retriever.cheap_full_ranking:
         raise ValueError(
-            f"--retriever {args.retriever} has {retriever.num_items} items, "
-            f"{data.name} has {data.num_items}"
+            f"--retriever {args.retriever} is a {type(retriever).__name__}, a ranker: it "
+            "scores the whole catalogue with one forward pass per item. Retrieve with "
+            "SR-GNN, STAMP, AttRec or SDM and pass the ranker as "
+            + ("--ranker" if args.command == "evaluate" else "--model")
         )
+    check_model_data(retriever, data, f"--retriever {args.retriever}", args)
     return retriever.eval()
+
+
+def check_model_data(model, data, what: str, args: argparse.Namespace) -> None:
+    """``model.check_data`` (catalogue, users, categories, training popularity),
+    honouring ``--trust-item-ids``."""
+    if getattr(args, "trust_item_ids", False):
+        model.train_item_counts = None
+    model.check_data(data, what)
 
 
 def resume_command(run_dir: Path) -> str:

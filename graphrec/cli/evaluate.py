@@ -15,6 +15,7 @@ from graphrec.evaluation import (
     evaluate_session_rec,
     format_table,
 )
+from graphrec.models import TwoStage
 from graphrec.training import load_checkpoint, load_model
 
 
@@ -28,14 +29,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             "--checkpoint evaluates one model; for two stages pass only --retriever and --ranker"
         )
     state = load_checkpoint(args.checkpoint)
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, map_location=args.device or "cpu")
     common.configure_model_threads(args, model)
     name, kwargs = common.checkpoint_data(args, state)
     data = load_dataset(name, args.split, **kwargs)
-    if data.num_items != model.num_items:
-        raise SystemExit(
-            f"{args.checkpoint} has {model.num_items} items, {name} has {data.num_items}"
-        )
+    common.check_model_data(model, data, args.checkpoint, args)
     ks = tuple(args.ks)
     negatives = common.eval_negatives(args, name, model)
     title = f"{type(model).__name__} ({args.checkpoint})"
@@ -69,13 +67,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def evaluate_pipeline(args: argparse.Namespace) -> None:
-    ranker = load_model(args.ranker)
+    ranker = load_model(args.ranker, map_location=args.device or "cpu")
+    retriever = load_model(args.retriever, map_location=args.device or "cpu")
+    # the roles, before any data is read
+    TwoStage(retriever, ranker, k=min(args.k, ranker.num_items))
+    if args.k > ranker.num_items:
+        raise ValueError(f"-k {args.k}: the catalogue has only {ranker.num_items} items")
     common.configure_model_threads(args, ranker)
     name, kwargs = common.checkpoint_data(args, load_checkpoint(args.ranker))
     data = load_dataset(name, args.split, **kwargs)
     retriever = common.load_retriever(args, data)
-    if ranker.num_items != data.num_items:
-        raise ValueError(f"{args.ranker} has {ranker.num_items} items, {name} has {data.num_items}")
+    common.check_model_data(ranker, data, f"--ranker {args.ranker}", args)
     negatives = common.eval_negatives(args, name, ranker)
     ks = tuple(args.ks)
     table = pipeline(args, retriever, ranker, data, negatives, ks)
@@ -94,13 +96,15 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--checkpoint", default=None, help="a model to evaluate")
     p.add_argument("--retriever", default=None, help="two stages: the first-stage checkpoint")
     p.add_argument("--ranker", default=None, help="two stages: the re-ranking checkpoint")
-    p.add_argument("-k", type=int, default=100, help="candidates passed to the ranker")
+    p.add_argument(
+        "-k", type=common.positive_int, default=100, help="candidates passed to the ranker"
+    )
     p.add_argument(
         "--full-ranking",
         action="store_true",
         help="rank the full catalogue with a ranker (DIN/DIEN; costly: one pass per item)",
     )
-    p.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    p.add_argument("--device", type=common.device, default=None, help="e.g. cuda (default: cpu)")
     p.add_argument("--threads", type=common.threads, default="auto", help=common.THREADS_HELP)
     p.add_argument(
         "--dataset", default=None, help="default: the training one; " + common.DATASET_HELP
@@ -108,8 +112,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--root", default=None)
     p.add_argument("--no-cache", action="store_true", help="do not cache processed graphs")
-    p.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--ks", type=common.positive_int, nargs="+", default=[5, 10, 20])
+    p.add_argument("--batch-size", type=common.positive_int, default=100)
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
     p.add_argument("--baselines", action="store_true", help="also evaluate POP and S-POP")
     p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
@@ -119,6 +123,10 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
         help="also the session-rec protocol (P@K, R@K, MAP@K, NDCG@K of the rest of the session)",
     )
     p.add_argument(
-        "--negatives", type=int, default=None, help="metrics over N sampled negatives too"
+        "--negatives",
+        type=common.nonnegative_int,
+        default=None,
+        help="metrics over N sampled negatives too (0 = none)",
     )
+    p.add_argument("--trust-item-ids", action="store_true", help=common.TRUST_HELP)
     p.set_defaults(func=cmd_evaluate)

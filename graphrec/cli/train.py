@@ -32,6 +32,8 @@ from graphrec.training.run_dir import RunLock, describe_run, prepare_run_dir
 log = logging.getLogger("graphrec")
 
 DEMO_EPOCHS = 5
+#: the cut-offs of the validation metrics (the trainer's default)
+VALID_KS = (5, 10, 20)
 DEMO_RUN_DIR = "runs/srgnn-synthetic"
 
 
@@ -81,7 +83,10 @@ def resolve_training(args: argparse.Namespace) -> None:
 
 def new_model(args: argparse.Namespace, data, retriever=None):
     torch.manual_seed(args.seed)
-    model = build_model(args.model, dataset=data, **model_kwargs(args))
+    try:
+        model = build_model(args.model, dataset=data, **model_kwargs(args))
+    except TypeError as e:  # a --model-arg of the wrong type, named by the model's check
+        raise ValueError(f"{args.model}: {e}") from None
     if isinstance(model, RankingRecommender):
         model.set_retriever(retriever)
     elif retriever is not None:
@@ -140,6 +145,9 @@ def check_arguments(args: argparse.Namespace) -> None:
             f"--monitor {args.monitor!r}: expected a metric such as HR@20, MRR@20, NDCG@10, "
             '"HR@10 (100 neg.)" or "AUC (100 neg.)"'
         )
+    cut = re.search(r"@([0-9]+)", args.monitor or "")
+    if cut and int(cut.group(1)) not in VALID_KS:
+        raise ValueError(f"--monitor {args.monitor!r}: validation computes the cut-offs {VALID_KS}")
     if args.resume and args.overwrite:
         raise ValueError(
             "--resume continues the run in --run-dir, --overwrite replaces it: pass one"
@@ -148,7 +156,14 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(
             "--refit retrains for the epochs chosen on validation: --valid-fraction > 0"
         )
-    model_kwargs(args)  # unknown --model-arg names fail here
+    if args.retriever is not None and not issubclass(MODELS[args.model], RankingRecommender):
+        raise ValueError(f"--retriever: {args.model} is not a ranker (din, dien)")
+    kwargs = model_kwargs(args)  # unknown --model-arg names fail here
+    try:  # and values of the wrong type or range, on a two-item stand-in
+        MODELS[args.model](num_items=2, **kwargs)
+    except (TypeError, ValueError) as e:
+        given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ValueError(f"{args.model}({given}): {e}") from None
 
 
 def train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -344,6 +359,7 @@ def add_train_arguments(
         help="then retrain on the whole training file for the selected number of epochs "
         "(checkpoints in <run-dir>/refit/) and report both on test",
     )
+    p.add_argument("--trust-item-ids", action="store_true", help=common.TRUST_HELP)
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:

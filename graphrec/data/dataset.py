@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -83,6 +85,33 @@ def user_streams(
     return order, click_pos, user_ptr[session_user], user_ptr
 
 
+def integer_ids(ids: Tensor | Sequence[Any], what: str = "item id") -> Tensor:
+    """``ids`` as a LongTensor, refusing anything that is not an integer.
+
+    Integral floats (``17.0``, as JSON or pandas may give them) are accepted;
+    ``3.7``, text, booleans and NaN are errors naming the first offender.
+    """
+    if isinstance(ids, Tensor):
+        values = ids
+        if values.dtype == torch.bool or values.is_complex():
+            raise ValueError(f"{what}s must be integers, got a {values.dtype} tensor")
+        if values.is_floating_point():
+            bad = ~torch.isfinite(values) | (values != values.round())
+            if bool(bad.any()):
+                raise ValueError(f"{what} {values[bad][0].item()!r} is not an integer")
+        return values.long()
+    values = list(ids)
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, numbers.Real)):
+            raise ValueError(f"{what} {v!r} is not an integer")
+        if not isinstance(v, numbers.Integral) and not (math.isfinite(v) and float(v).is_integer()):
+            raise ValueError(f"{what} {v!r} is not an integer")
+    try:
+        return torch.tensor([int(v) for v in values], dtype=torch.long)
+    except (OverflowError, RuntimeError):
+        raise ValueError(f"an {what} does not fit in 64 bits") from None
+
+
 def encode_item_ids(item_ids: Tensor, ids: Tensor | Sequence[int]) -> Tensor:
     """Compact ids of original item ids.
 
@@ -92,9 +121,10 @@ def encode_item_ids(item_ids: Tensor, ids: Tensor | Sequence[int]) -> Tensor:
         ids: original item ids.
 
     Raises:
-        ValueError: an id is not in the catalogue; the message names it.
+        ValueError: an id is not an integer (``3.7``, ``"17"``, ``True``: never
+            truncated or guessed), or is not in the catalogue; the message names it.
     """
-    ids = torch.as_tensor(ids, dtype=torch.long, device=item_ids.device)
+    ids = integer_ids(ids).to(item_ids.device)
     table = item_ids[1:]
     pos = torch.searchsorted(table, ids).clamp(max=table.numel() - 1)
     unknown = table[pos] != ids

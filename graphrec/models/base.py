@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.checks import check_int, checked_init
+from graphrec.checks import check_int, checked_init, warn_caller
 from graphrec.data import SessionBatch, SessionDataset, collate, encode_item_ids, session_graph
+from graphrec.data.dataset import integer_ids
 from graphrec.nn.functional import (
     GradientSink,
     full_softmax_cross_entropy,
@@ -45,6 +45,8 @@ class SessionRecommender(nn.Module):
     #: whether scoring the whole catalogue costs about one forward pass (True
     #: for retrieval models); rankers score each candidate separately
     cheap_full_ranking: bool = True
+    #: whether the model reads a long-term history (SDM, DIN, DIEN)
+    reads_history: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # every model checks its constructor arguments against their annotations
@@ -255,6 +257,13 @@ class SessionRecommender(nn.Module):
         for what, values in (("users", users), ("histories", histories)):
             if values is not None and len(values) != len(sessions):
                 raise ValueError(f"{len(values)} {what} for {len(sessions)} sessions")
+        name = type(self).__name__
+        if users is not None and not getattr(self, "num_users", 0):
+            warn_caller(f"{name} was trained without users: users are ignored")
+            users = None
+        if histories is not None and not self.reads_history:
+            warn_caller(f"{name} reads no long-term history: histories are ignored")
+            histories = None
         was_training = self.training
         self.eval()
         device = self.item_ids.device
@@ -283,10 +292,9 @@ class SessionRecommender(nn.Module):
         if available == 0:
             raise ValueError("no item is left to recommend for at least one session")
         if k > available:
-            warnings.warn(
+            warn_caller(
                 f"k={k} capped at {available}: only {available} items can be recommended "
-                "to every session (seen items excluded, or outside the candidates)",
-                stacklevel=2,
+                "to every session (seen items excluded, or outside the candidates)"
             )
             k = available
         top_scores, top = scores.topk(k, dim=1)
@@ -310,10 +318,16 @@ class SessionRecommender(nn.Module):
         return torch.tensor([lookup[i] for i in ids], dtype=torch.long)
 
     def _encode_user(self, user: Any) -> int | None:
-        if user is None or (self.user_labels is None and user == 0):
-            return None if user is None else 0
+        if user is None:
+            return None
         if self.user_labels is None:
-            return int(user)
+            value = int(integer_ids([user], "user id")[0])
+            if not 0 <= value <= getattr(self, "num_users", 0):
+                raise ValueError(
+                    f"user {value} is not a user of the training data "
+                    f"(1..{getattr(self, 'num_users', 0)}; 0 = unknown)"
+                )
+            return value
         lookup = getattr(self, "_user_index", None)
         if lookup is None:
             lookup = {label: i for i, label in enumerate(self.user_labels) if i}

@@ -78,6 +78,7 @@ class RankingRecommender(SessionRecommender):
     #: full-catalogue scoring costs a forward pass per candidate: validation
     #: in the trainer ranks sampled candidates only when it may
     cheap_full_ranking = False
+    reads_history = True
     #: floats (candidates x real behaviours x channels) one chunk of
     #: full-catalogue scoring may hold
     score_budget: int = 1 << 25

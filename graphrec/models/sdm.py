@@ -81,6 +81,8 @@ class SDM(RetrievalRecommender):
           :meth:`score` :math:`(B, \text{num\_items} + 1)`
     """
 
+    reads_history = True
+
     def __init__(
         self,
         num_items: int,

@@ -74,6 +74,18 @@ class TwoStage(SessionRecommender):
     ) -> None:
         if fusion not in FUSION:
             raise ValueError(f"fusion must be one of {FUSION}, got {fusion!r}")
+        if not retriever.cheap_full_ranking:
+            swapped = ranker.cheap_full_ranking
+            raise ValueError(
+                f"the retriever {type(retriever).__name__} is a ranker: it scores the whole "
+                "catalogue with one forward pass per item, which a first stage cannot afford"
+                + (
+                    f"; the roles look swapped: retrieve with {type(ranker).__name__}, "
+                    f"re-rank with {type(retriever).__name__}"
+                    if swapped
+                    else "; retrieve with SR-GNN, STAMP, AttRec or SDM"
+                )
+            )
         if retriever.num_items != ranker.num_items:
             raise ValueError(
                 f"the retriever has {retriever.num_items} items, the ranker {ranker.num_items}"
@@ -101,6 +113,24 @@ class TwoStage(SessionRecommender):
 
     def config(self) -> dict:
         return {"k": self.k, "fusion": self.fusion}
+
+    @property
+    def num_users(self) -> int:
+        """The users either stage knows (``recommend`` passes them on)."""
+        return max(getattr(self.retriever, "num_users", 0), getattr(self.ranker, "num_users", 0))
+
+    @property
+    def reads_history(self) -> bool:  # type: ignore[override]
+        return self.retriever.reads_history or self.ranker.reads_history
+
+    def check_data(self, dataset, what: str | None = None) -> None:
+        """Both stages must have been trained on the catalogue of ``dataset``."""
+        self.retriever.check_data(dataset, f"the retriever {type(self.retriever).__name__}")
+        self.ranker.check_data(dataset, f"the ranker {type(self.ranker).__name__}")
+
+    def check_finite(self, what: str | None = None) -> None:
+        self.retriever.check_finite(f"the retriever {type(self.retriever).__name__}")
+        self.ranker.check_finite(f"the ranker {type(self.ranker).__name__}")
 
     @torch.no_grad()
     def candidates(self, batch: SessionBatch) -> tuple[Tensor, Tensor]:

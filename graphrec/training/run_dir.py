@@ -73,20 +73,7 @@ def prepare_run_dir(
     run_dir = Path(run_dir)
     if resume and overwrite:
         raise RunDirectoryError("resume and overwrite exclude each other")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except FileExistsError:
-        raise RunDirectoryError(f"run directory {run_dir}: a file of that name exists") from None
-    except OSError as e:
-        why = e.strerror or str(e)
-        if isinstance(e, NotADirectoryError):
-            why = "a part of the path is a file, not a folder"
-        raise RunDirectoryError(
-            f"run directory {run_dir}: cannot create or write it ({why})"
-        ) from None
+    make_run_dir(run_dir)
     held = describe_run(run_dir)
     if resume:
         if not (run_dir / "last.pt").is_file():
@@ -105,6 +92,26 @@ def prepare_run_dir(
         )
     clear_run(run_dir)
     return run_dir
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create ``run_dir`` and check that it can be written, with a clear error."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise RunDirectoryError(
+            f"run directory {run_dir}: a file of that name exists (not a folder)"
+        ) from None
+    except OSError as e:
+        why = e.strerror or str(e)
+        if isinstance(e, NotADirectoryError):
+            why = "a part of the path is a file, not a folder"
+        raise RunDirectoryError(
+            f"run directory {run_dir}: cannot create or write it ({why})"
+        ) from None
 
 
 def clear_run(run_dir: Path) -> None:
@@ -143,7 +150,7 @@ class RunLock:
         if held is not None:
             _HELD[self.key] = (held[0], held[1] + 1)
             return self
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_dir(self.run_dir)
         path = self.run_dir / LOCK_FILE
         handle = open(path, "a+")  # held until __exit__
         try:

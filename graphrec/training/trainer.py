@@ -421,7 +421,8 @@ class Trainer:
             _write_atomic(
                 self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history)
             )
-        stopped = False
+        # a run that had already stopped early stays stopped when resumed
+        stopped = self.valid_data is not None and self.bad_epochs >= self.patience
         try:
             while self.epoch < self.epochs and not stopped:
                 stats = self._train_epoch()

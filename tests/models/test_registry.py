@@ -1,5 +1,7 @@
 """What every registered model shares: the registry, batch invariance, recommend."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -66,9 +68,18 @@ def test_recommend_with_users_and_histories(name, data):
     model = small(name, data)
     ids = data.item_ids
     sessions = [[int(ids[3]), int(ids[5])], [int(ids[9])]]
-    top, scores = model.recommend(
-        sessions, k=5, users=[2, 0], histories=[[int(ids[1])], []], return_scores=True
-    )
+    ignored = []  # what the model does not read is ignored, with a warning naming it
+    if not getattr(model, "num_users", 0):
+        ignored.append("was trained without users: users are ignored")
+    if not model.reads_history:
+        ignored.append("reads no long-term history: histories are ignored")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        top, scores = model.recommend(
+            sessions, k=5, users=[2, 0], histories=[[int(ids[1])], []], return_scores=True
+        )
+    assert sorted(str(w.message).split(" ", 1)[1] for w in caught) == sorted(ignored)
+    assert all(w.filename == __file__ for w in caught)  # the caller's line, not torch's
     assert top.shape == (2, 5) and (scores[:, :-1] >= scores[:, 1:]).all()
     batch = data.batch([0]).__class__  # the one batch type
     assert batch.__name__ == "SessionDataBatch"

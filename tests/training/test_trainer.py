@@ -146,7 +146,7 @@ def test_bad_checkpoints(tmp_path, data):
     with pytest.raises(CheckpointError, match="does not match its weights"):
         load_model(mismatched)
     other = Trainer(SRGNN(data[0].num_items, hidden_channels=4), data[0], progress=False)
-    with pytest.raises(ValueError, match="good.pt holds srgnn"):
+    with pytest.raises(ValueError, match=r"good\.pt holds srgnn"):
         other.fit(resume=good)
 
 
