@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             text = str(e)
         print(f"{prefix}: error: {text}", file=sys.stderr)
         return 2
-    except (ValueError, ImportError, FloatingPointError) as e:  # bad input, a missing extra
+    except (ValueError, ImportError, FloatingPointError, MemoryError) as e:  # bad input, ...
         print(f"{prefix}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

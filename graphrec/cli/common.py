@@ -196,7 +196,7 @@ def check_model_data(model, data, what: str, args: argparse.Namespace) -> None:
     """``model.check_data`` (catalogue, users, categories, training popularity),
     honouring ``--trust-item-ids``."""
     if getattr(args, "trust_item_ids", False):
-        model.train_item_counts = None
+        model.popularity_reference = None
     model.check_data(data, what)
 
 

@@ -6,6 +6,7 @@ from graphrec.data.dataset import (
     SessionLoader,
     encode_item_ids,
     prefix_augment,
+    prefix_samples,
     sessions_from_lists,
 )
 from graphrec.data.graph import (
@@ -29,6 +30,7 @@ __all__ = [
     "dense_adjacency",
     "encode_item_ids",
     "prefix_augment",
+    "prefix_samples",
     "session_graph",
     "sessions_from_lists",
     "validate_session",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from graphrec.data.collate import store_batch
 from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
 from graphrec.data.session_data import Precollated, SessionBatch, SessionData
+from graphrec.memory import BUILD_BYTES_PER_CLICK, format_bytes, memory_budget
 
 FORMAT_VERSION = 3
 
@@ -133,6 +134,18 @@ def encode_item_ids(item_ids: Tensor, ids: Tensor | Sequence[int]) -> Tensor:
     return pos + 1
 
 
+def prefix_samples(session_ptr: Tensor) -> tuple[Tensor, Tensor]:
+    """``(prefix_length, session)`` of every sample of the prefix augmentation
+    (see :func:`prefix_augment`), without gathering any click: memory linear
+    in the number of samples, whatever the sessions' lengths."""
+    lengths = session_ptr.diff()
+    per_session = (lengths - 1).clamp(min=0)
+    session = torch.repeat_interleave(torch.arange(lengths.numel()), per_session)
+    first_sample = _ptr(per_session)[:-1]
+    i = torch.arange(session.numel()) - first_sample[session] + 1
+    return lengths[session] - i, session
+
+
 def prefix_augment(items: Tensor, session_ptr: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The standard prefix augmentation of the SR-GNN protocol, vectorised.
 
@@ -144,18 +157,59 @@ def prefix_augment(items: Tensor, session_ptr: Tensor) -> tuple[Tensor, Tensor, 
         the length of each prefix, the targets, and the index of the session
         each sample comes from.
     """
-    lengths = session_ptr.diff()
-    per_session = (lengths - 1).clamp(min=0)
-    session = torch.repeat_interleave(torch.arange(lengths.numel()), per_session)
-    first_sample = _ptr(per_session)[:-1]
-    i = torch.arange(session.numel()) - first_sample[session] + 1
-    prefix_len = lengths[session] - i
+    prefix_len, session = prefix_samples(session_ptr)
     start = session_ptr[:-1][session]
     targets = items[start + prefix_len]
     pos = torch.arange(int(prefix_len.sum())) + torch.repeat_interleave(
         start - _ptr(prefix_len)[:-1], prefix_len
     )
     return items[pos], prefix_len, targets, session
+
+
+def check_build_cost(
+    keep: Tensor,
+    sample_session: Tensor,
+    prefix_length: Tensor,
+    max_length: int | None,
+    name: str,
+    describe_session: Callable[[int], str] | None = None,
+) -> None:
+    """Refuse to build graphs that would not fit in memory (:func:`graphrec.memory.memory_budget`).
+
+    The build stores ``keep.sum()`` clicks at about
+    :data:`~graphrec.memory.BUILD_BYTES_PER_CLICK` bytes each at its peak.
+
+    Raises:
+        MemoryError: the estimate exceeds the budget; the message gives the
+            estimate, the longest sessions (and where they come from) and what
+            ``max_length`` would cost.
+    """
+    budget, source = memory_budget()
+    total = int(keep.sum())
+    cost = total * BUILD_BYTES_PER_CLICK
+    if budget is None or cost <= budget:
+        return
+    per_session = torch.zeros(int(sample_session.max()) + 1, dtype=torch.long)
+    per_session.index_add_(0, sample_session, keep)
+    worst = per_session.topk(min(3, per_session.numel())).indices
+    worst = worst[per_session[worst] * 100 >= total].tolist() or worst[:1].tolist()
+    where = describe_session or (lambda s: f"session {s}")
+    longest = "; ".join(
+        f"{where(s)}: {int(prefix_length[sample_session == s].max()) + 1} clicks, "
+        f"{format_bytes(int(per_session[s]) * BUILD_BYTES_PER_CLICK)}"
+        for s in worst
+    )
+    window = 50 if max_length is None or max_length > 50 else max(1, max_length // 2)
+    windowed = int(prefix_length.clamp(max=window).sum()) * BUILD_BYTES_PER_CLICK
+    raise MemoryError(
+        f"{name}: building its session graphs would take about {format_bytes(cost)} "
+        f"({total:,} stored clicks, ~{BUILD_BYTES_PER_CLICK} bytes each at the peak), more "
+        f"than the {format_bytes(budget)} allowed ({source}). Every prefix of every session "
+        "is stored: a session of n clicks costs about n^2/2 clicks without a window. The "
+        f"longest: {longest}. Keep the last clicks of each input with max_length= "
+        f"(--max-length {window}: about {format_bytes(windowed)}), or set "
+        "GRAPHREC_MEMORY_LIMIT if more memory is free"
+    )
 
 
 class SessionDataset(Dataset):
@@ -265,7 +319,7 @@ class SessionDataset(Dataset):
         ``(s[:-i], s[-i])`` for ``i = 1 .. n-1``, longest prefix first (the
         SR-GNN protocol). See :meth:`from_prefixes` for the arguments.
         """
-        _, lengths, _, session = prefix_augment(items, session_ptr)
+        lengths, session = prefix_samples(session_ptr)
         return cls.from_prefixes(
             items,
             session_ptr,
@@ -292,9 +346,14 @@ class SessionDataset(Dataset):
         session_user: Tensor | None = None,
         history_length: int = 0,
         sessions: tuple[Tensor, Tensor] | None = None,
+        describe_session: Callable[[int], str] | None = None,
         **kwargs: Any,
     ) -> SessionDataset:
         """Samples ``(log[s][:p], log[s][p])`` of a click log, with their graphs.
+
+        The memory the build will take is estimated first
+        (:func:`check_build_cost`): a split that would not fit is refused
+        before anything is built, naming its longest sessions.
 
         Args:
             items (LongTensor [T]): the clicks of the whole log (compact ids),
@@ -320,6 +379,9 @@ class SessionDataset(Dataset):
             sessions (tuple, optional): ``(items, ptr)`` kept as the split's
                 full sessions (popularity counts, multi-target evaluation).
                 (default: the whole log, and then ``sample_session`` is kept)
+            describe_session (callable, optional): where log session ``s``
+                comes from (``describe_session(s)`` -> ``"train_sessions.txt,
+                line 18"``), for messages.
             **kwargs: passed to the constructor (``item_ids``,
                 ``item_category``, ``num_users``, ``name``).
         """
@@ -334,6 +396,10 @@ class SessionDataset(Dataset):
             raise ValueError(f"history_length must be >= 0, got {history_length}")
         starts = session_ptr[:-1][sample_session]
         keep = prefix_length if max_length is None else prefix_length.clamp(max=max_length)
+        check_build_cost(
+            keep, sample_session, prefix_length, max_length, kwargs.get("name", "sessions"),
+            describe_session,
+        )  # fmt: skip
         window_start = starts + prefix_length - keep
         clicks = items[_positions(window_start, keep)]
         graphs = build_session_graphs(clicks, keep, weighting)

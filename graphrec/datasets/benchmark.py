@@ -199,13 +199,14 @@ def load_session_folder(
     num_items = item_ids.numel() - 1
     if split == "test":
         items, ptr = _remap(test_items, item_ids), test_ptr
+        source, lines = test_file, torch.arange(1, test_ptr.numel())
     else:
         train_idx, valid_idx = split_sessions(
             train_ptr.numel() - 1, valid_fraction, valid_mode, seed
         )
-        items, ptr = select_sessions(
-            _remap(train_items, item_ids), train_ptr, train_idx if split == "train" else valid_idx
-        )
+        chosen = train_idx if split == "train" else valid_idx
+        items, ptr = select_sessions(_remap(train_items, item_ids), train_ptr, chosen)
+        source, lines = train_file, chosen + 1
     dataset = SessionDataset.from_sessions(
         items,
         ptr,
@@ -215,6 +216,7 @@ def load_session_folder(
         history_length=history_length,
         item_ids=item_ids,
         name=f"{name}/{split}",
+        describe_session=lambda s: f"{source}, line {int(lines[s])}",
     )
     if cache:
         write_cache(cache_file, checksums, dataset)

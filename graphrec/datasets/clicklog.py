@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from graphrec.data import SessionDataset
-from graphrec.data.dataset import _positions, prefix_augment
+from graphrec.data.dataset import _positions, prefix_samples
 from graphrec.data.graph import _ptr
 from graphrec.datasets.benchmark import read_cache, split_sessions, write_cache
 from graphrec.datasets.io import log, read_sessions, sha256, write_sessions
@@ -565,7 +565,13 @@ def _build_sessions(
     lengths = ptr.diff()[chosen]
     chosen_ptr = _ptr(lengths)
     chosen_items = items[_positions(ptr[:-1][chosen], lengths)]
-    _, prefix_length, _, local = prefix_augment(chosen_items, chosen_ptr)
+    prefix_length, local = prefix_samples(chosen_ptr)
+
+    def describe(s: int) -> str:  # a session of the whole log (training sessions first)
+        if s < num_train:
+            return f"{folder / 'train_sessions.txt'}, line {s + 1}"
+        return f"{folder / 'test_sessions.txt'}, line {s - num_train + 1}"
+
     dataset = SessionDataset.from_prefixes(
         items,
         ptr,
@@ -579,6 +585,7 @@ def _build_sessions(
         sessions=(chosen_items, chosen_ptr),
         num_users=num_users or None,
         name=name,
+        describe_session=describe,
     )
     dataset.sample_session = local  # each sample's session among the split's own
     dataset.target_position = prefix_length

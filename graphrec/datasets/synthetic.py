@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import torch
 
-from graphrec.data.dataset import SessionDataset, prefix_augment
+from graphrec.data.dataset import SessionDataset, prefix_samples
 from graphrec.datasets.benchmark import SPLITS, select_sessions, split_sessions
 
 
@@ -183,7 +183,7 @@ def synthetic(
         index = train_idx if split == "train" else valid_idx
     in_split = torch.zeros(num_sessions, dtype=torch.bool)
     in_split[index] = True
-    _, prefix_length, _, sample_session = prefix_augment(items, ptr)
+    prefix_length, sample_session = prefix_samples(ptr)
     keep = in_split[sample_session]
     dataset = SessionDataset.from_prefixes(
         items,

@@ -59,7 +59,7 @@ def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> Ses
     """Rebuild the model saved in a checkpoint, with its weights and item ids.
 
     The model also gets the click counts of its training items
-    (``train_item_counts``), against which
+    (``popularity_reference``), against which
     :meth:`~graphrec.models.SessionRecommender.check_data` compares the data
     it meets.
 
@@ -83,9 +83,9 @@ def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> Ses
         model.check_finite(str(path))
     except ValueError as e:
         raise CheckpointError(f"{e}: refusing to use it") from None
-    counts = state.get("train_item_counts")
-    if isinstance(counts, torch.Tensor) and counts.numel() == model.num_items + 1:
-        model.train_item_counts = counts.cpu()
+    reference = state.get("popularity_reference")
+    if isinstance(reference, torch.Tensor) and reference.shape == (2, model.num_items + 1):
+        model.popularity_reference = reference.cpu()
     return model.eval()
 
 

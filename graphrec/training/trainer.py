@@ -30,7 +30,7 @@ from graphrec.distributed import (
 from graphrec.evaluation import evaluate
 from graphrec.memory import reuse_freed_memory
 from graphrec.models import model_name
-from graphrec.models.base import SessionRecommender
+from graphrec.models.base import SessionRecommender, popularity_reference
 from graphrec.threads import configure_threads
 from graphrec.training.checkpoint import check_checkpoint_model, load_checkpoint, save_checkpoint
 from graphrec.training.run_dir import RunLock, prepare_run_dir
@@ -221,8 +221,8 @@ class Trainer:
             reuse_freed_memory()
         self.model = model.to(self.device)
         # kept in checkpoints: data that meets the model later is compared with it
-        self.train_item_counts = train_data.item_counts()
-        model.train_item_counts = self.train_item_counts
+        self.popularity_reference = popularity_reference(train_data)
+        model.popularity_reference = self.popularity_reference
         self.valid_model = valid_model.to(self.device) if valid_model is not None else model
         self.train_data, self.valid_data = train_data, valid_data
         self.epochs, self.patience, self.monitor = epochs, patience, monitor
@@ -308,7 +308,7 @@ class Trainer:
             "history": self.history,
             "hparams": self.hparams,
             "run_info": self.run_info,
-            "train_item_counts": self.train_item_counts,
+            "popularity_reference": self.popularity_reference,
         }
 
     def load_state_dict(
@@ -366,7 +366,7 @@ class Trainer:
             "metrics": self.best_metrics,
             "hparams": self.hparams,
             "run_info": self.run_info,
-            "train_item_counts": self.train_item_counts,
+            "popularity_reference": self.popularity_reference,
         }
         save_checkpoint(self.run_dir / "best.pt", state)
 
