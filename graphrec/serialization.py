@@ -65,6 +65,10 @@ def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         first = text.strip().splitlines()[-1][:160] if text.strip() else type(e).__name__
         raise UnsafeFileError(path, f"refused: not a weights-only torch file ({first})") from None
     except Exception as e:  # truncated or corrupt archives fail in many ways inside torch.load
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head != b"PK\x03\x04" and head[:1] != b"\x80":
+            raise UnsafeFileError(path, "not a torch file") from None
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UnsafeFileError(
             path, f"cannot be read as a torch file (truncated or corrupt): {first}"

@@ -18,6 +18,7 @@ from graphrec.data.collate import store_batch
 from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
 from graphrec.data.session_data import Precollated, SessionBatch, SessionData
 from graphrec.memory import BUILD_BYTES_PER_CLICK, format_bytes, memory_budget
+from graphrec.serialization import safe_torch_load
 
 FORMAT_VERSION = 3
 
@@ -618,7 +619,7 @@ class SessionDataset(Dataset):
 
     @classmethod
     def load(cls, path: str | Path) -> SessionDataset:
-        return cls.from_state_dict(torch.load(path, weights_only=True))
+        return cls.from_state_dict(safe_torch_load(path))
 
 
 class SessionLoader:

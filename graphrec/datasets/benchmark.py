@@ -11,6 +11,7 @@ from torch import Tensor
 from graphrec.data.dataset import FORMAT_VERSION, SessionDataset, _segments
 from graphrec.data.graph import _ptr
 from graphrec.datasets.io import data_root, log, read_sessions, sha256
+from graphrec.serialization import UnsafeFileError, safe_torch_load
 
 BENCHMARKS = ("diginetica", "yoochoose1_64", "yoochoose1_4")
 SPLITS = ("train", "valid", "test")
@@ -233,15 +234,17 @@ def read_cache(cache_file: Path, checksums: dict[str, str]) -> SessionDataset | 
     if not cache_file.is_file():
         return None
     try:
-        state = torch.load(cache_file, weights_only=True)
+        state = safe_torch_load(cache_file)
         fresh = state.get("dataset", {}).get("format_version") == FORMAT_VERSION
         if state.get("checksums") == checksums and fresh:
             return SessionDataset.from_state_dict(state["dataset"])
         why = "source files changed" if fresh else "older graphrec format"
-    except Exception as e:  # a corrupt or hostile file fails in many ways inside torch.load
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        why = f"unreadable ({first})"
-        log.warning("processed cache %s is %s: rebuilding it", cache_file, why)
+    except UnsafeFileError as e:  # corrupt, truncated or hostile: never trusted
+        log.warning("processed cache %s is unreadable (%s): rebuilding it", cache_file, e.reason)
+        return None
+    except (AttributeError, KeyError, TypeError, ValueError) as e:  # readable, not a cache
+        log.warning("processed cache %s is not a graphrec cache (%s): rebuilding it",
+                    cache_file, type(e).__name__)  # fmt: skip
         return None
     log.info("%s: %s, rebuilding", cache_file, why)
     return None

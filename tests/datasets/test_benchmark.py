@@ -136,6 +136,7 @@ def test_corrupt_or_hostile_cache_is_named_and_rebuilt(root, content, caplog):
     assert torch.equal(first.y, again.y)
     assert f"processed cache {cached} is unreadable" in caplog.text
     assert "rebuilding it" in caplog.text
+    assert "weights_only" not in caplog.text  # never torch's advice to run the file's code
     # rebuilt: read back silently the next time
     caplog.clear()
     load_benchmark("yoochoose1_64", root=root, split="test")

@@ -90,3 +90,112 @@ def test_fused_loss_gradients_equal_the_unfused_ones(name, blocked, monkeypatch)
     model.zero_grad()
     model.session_embedding(batch).sum().backward()
     assert not model.item_embedding.weight.grad.is_sparse
+
+
+# -- a model meets data: the catalogue must be the model's ----------------------
+
+
+@pytest.fixture(scope="module")
+def splits():
+    from graphrec.datasets import synthetic
+
+    kw = dict(num_sessions=2000, num_items=400, num_users=30, num_categories=5)
+    return synthetic(**kw), synthetic(**kw, split="test")
+
+
+def _model_of(train):
+    from graphrec.models.base import popularity_reference
+
+    m = SRGNN(train.num_items, hidden_channels=4)
+    m.set_item_ids(train.item_ids)
+    m.popularity_reference = popularity_reference(train)
+    return m
+
+
+def _relabelled(dataset, perm):
+    """The same log with its item ids reassigned by ``perm`` (same catalogue ids)."""
+    from graphrec.data import SessionDataset
+
+    items, ptr = dataset.sessions
+    return SessionDataset.from_sessions(
+        perm[items], ptr, dataset.num_items, item_ids=dataset.item_ids, name="relabelled"
+    )
+
+
+def test_check_data_accepts_the_same_catalogue(splits):
+    train, test = splits
+    _model_of(train).check_data(test)
+
+
+def test_check_data_refuses_other_ids_labels_and_sizes(splits):
+    from graphrec.data import SessionDataset
+
+    train, test = splits
+    model = _model_of(train)
+    other = SessionDataset(test.graphs, test.y, test.num_items, item_ids=test.item_ids * 2)
+    with pytest.raises(ValueError, match="map item ids differently \\(item 1 is 1 in SRGNN, 2"):
+        model.check_data(other)
+    labelled = SessionDataset(test.graphs, test.y, test.num_items, item_ids=test.item_ids)
+    labelled.item_labels = [None, *[f"sku-{i}" for i in range(1, test.num_items + 1)]]
+    with pytest.raises(ValueError, match="'sku-1' in sessions"):
+        model.check_data(labelled)
+    with pytest.raises(ValueError, match="has 399 items, synthetic/test has 400"):
+        SRGNN(399).check_data(test)
+    with pytest.raises(TypeError, match="expected a SessionDataset"):
+        model.check_data([])
+
+
+def test_check_data_refuses_reassigned_ids_by_their_popularity(splits):
+    """The same ids, meaning other items: only the popularity can tell, and does."""
+    train, test = splits
+    model = _model_of(train)
+    perm = torch.cat([torch.zeros(1, dtype=torch.long), torch.randperm(400) + 1])
+    with pytest.raises(ValueError, match="do not favour the items popular"):
+        model.check_data(_relabelled(test, perm))
+    model.popularity_reference = None  # the user vouches for the ids
+    model.check_data(_relabelled(test, perm))
+
+
+def test_popularity_check_stays_silent_without_information():
+    """Uniform popularity (nothing to compare) and small catalogues are never refused."""
+    from graphrec.models.base import check_popularity
+
+    gen = torch.Generator().manual_seed(0)
+    uniform = torch.randint(1, 301, (2, 5000), generator=gen)
+    reference = torch.stack([torch.bincount(u, minlength=301).float() for u in uniform])
+    counts = torch.bincount(torch.randint(1, 301, (3000,), generator=gen), minlength=301)
+    check_popularity(reference, counts.float(), "m", "d")  # no popularity to agree with
+    small = torch.zeros(2, 51)
+    small[:, 1] = 100
+    check_popularity(small, torch.ones(51), "m", "d")  # 50 items: not decided
+
+
+def test_check_data_users_and_categories(splits):
+    from graphrec.models import SDM
+
+    train, test = splits
+    sdm = SDM(train.num_items, num_users=10, num_categories=5, hidden_channels=4)
+    sdm.set_item_ids(train.item_ids)
+    with pytest.raises(ValueError, match="knows 10 users, synthetic/test has user ids up to 30"):
+        sdm.check_data(test)
+    sdm = SDM(train.num_items, num_users=30, num_categories=5, hidden_channels=4)
+    sdm.set_item_ids(train.item_ids)
+    sdm.set_item_category(train.item_category.flip(0).clamp(min=0) % 6)
+    with pytest.raises(ValueError, match="give items different categories"):
+        sdm.check_data(test)
+
+
+def test_check_finite():
+    model = SRGNN(5, hidden_channels=4)
+    model.check_finite()
+    with torch.no_grad():
+        model.item_embedding.weight[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"item_embedding\.weight holds 1 non-finite value"):
+        model.check_finite()
+
+
+def test_recommend_refuses_non_integral_ids(model):
+    for session, bad in (([22.5, 33], "22.5"), (["22"], "'22'"), ([True], "True")):
+        with pytest.raises(ValueError, match=f"session 0: item id {bad} is not an integer"):
+            model.recommend([session], k=2)
+    assert model.recommend([[22.0, 33]], k=2).shape == (1, 2)  # integral floats (JSON)

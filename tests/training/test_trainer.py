@@ -210,3 +210,90 @@ def test_reuse_memory_switch(data, monkeypatch, reuse):
     monkeypatch.setattr(trainer_module, "reuse_freed_memory", lambda: calls.append(1))
     make_trainer(data, reuse_memory=reuse)
     assert calls == ([1] if reuse else [])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"clip_grad_norm": -1.0}, "clip_grad_norm must be > 0"),  # would train by ascent
+        ({"clip_grad_norm": 0}, "clip_grad_norm must be > 0"),  # would learn nothing
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr_gamma": 1.5}, "lr_gamma must be <= 1"),
+        ({"max_steps_per_epoch": 0}, "max_steps_per_epoch must be >= 1"),
+        ({"negatives": -5}, "negatives must be >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"device": "bogus"}, "not a torch device"),
+    ],
+)
+def test_bad_settings_fail_before_any_work(data, kwargs, match):
+    model = SRGNN(data[0].num_items, hidden_channels=4)
+    with pytest.raises((ValueError, TypeError), match=match):
+        Trainer(model, data[0], data[1], **kwargs)
+
+
+def test_the_model_must_match_the_training_data(data):
+    model = SRGNN(data[0].num_items + 1, hidden_channels=4)
+    with pytest.raises(ValueError, match="the model has 81 items, synthetic/train has 80"):
+        Trainer(model, data[0], data[1])
+
+
+class NaNAfter(SRGNN):
+    """An SR-GNN whose loss turns NaN at a given step."""
+
+    def __init__(self, num_items: int, hidden_channels: int = 8) -> None:
+        super().__init__(num_items, hidden_channels=hidden_channels)
+        self.calls, self.bad_step = 0, 3
+
+    def loss(self, batch):
+        self.calls += 1
+        loss = super().loss(batch)
+        return loss * float("nan") if self.calls == self.bad_step else loss
+
+
+def test_a_non_finite_loss_stops_training_before_it_reaches_the_weights(data, tmp_path):
+    from graphrec.models import registry
+    from graphrec.training.trainer import NonFiniteLossError
+
+    torch.manual_seed(0)
+    model = NaNAfter(data[0].num_items)
+    registry.MODELS["nan-after"] = NaNAfter  # checkpoints need a registered model
+    try:
+        trainer = Trainer(model, data[0], data[1], batch_size=32, run_dir=tmp_path,
+                          progress=False, verbose=False)  # fmt: skip
+        with pytest.raises(NonFiniteLossError, match="the loss is nan in epoch 1, step 3") as err:
+            trainer.fit()
+    finally:
+        del registry.MODELS["nan-after"]
+    assert "training samples" in str(err.value) and "--lr" in str(err.value)
+    indices = trainer.loader.last_index[:8].tolist()
+    assert ", ".join(map(str, indices)) in str(err.value)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_nan_weights_are_refused_on_load(data, tmp_path):
+    make_trainer(data, tmp_path, epochs=1).fit()
+    state = load_checkpoint(tmp_path / "best.pt")
+    state["model_state"]["item_embedding.weight"][3, 0] = float("nan")
+    torch.save(state, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError, match=r"non-finite value.*refusing to use it"):
+        load_model(tmp_path / "broken.pt")
+    model = load_model(tmp_path / "best.pt")
+    with torch.no_grad():
+        model.item_embedding.weight[3, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):  # and evaluate() refuses it too
+        evaluate(model, data[2])
+
+
+def test_epoch_lines_without_a_progress_bar(data, capsys):
+    make_trainer(data, epochs=2).fit()  # progress=False: no bar, the lines stay
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
+    assert len(lines) == 2 and "valid HR@20" in lines[0]
+
+
+def test_threads_are_chosen_by_default(data, monkeypatch):
+    import graphrec.training.trainer as trainer_module
+
+    chosen = []
+    monkeypatch.setattr(trainer_module, "configure_threads", lambda **kw: chosen.append(kw))
+    make_trainer(data)
+    assert chosen and chosen[0]["requested"] is None  # "auto", as the command line does
