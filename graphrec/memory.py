@@ -149,7 +149,8 @@ def memory_budget() -> tuple[int | None, str]:
 
 
 def format_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    """Bytes in the binary units that :func:`parse_size` reads (``8G`` = 8 GiB)."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"

@@ -436,7 +436,20 @@ class SessionDataset(Dataset):
     def __len__(self) -> int:
         return self.y.numel()
 
-    def __getitem__(self, idx: int) -> SessionData:
+    def __getitem__(self, idx: int | slice | Sequence[int] | Tensor) -> Any:
+        """One sample (an integer index) as a :class:`SessionData`, or a subset
+        (a slice, a list, an integer or boolean tensor) as a :class:`SessionDataset`
+        (:meth:`subset`), as PyG datasets index."""
+        if isinstance(idx, (slice, Sequence, Tensor, np.ndarray)) and not isinstance(idx, str):
+            if isinstance(idx, Tensor) and idx.dim() == 0:
+                return self[int(idx)]
+            return self.subset(idx)
+        if isinstance(idx, bool) or not isinstance(idx, numbers.Integral):
+            raise TypeError(
+                f"a dataset is indexed by an integer, a slice, a list or a tensor of "
+                f"indices, got {type(idx).__name__}"
+            )
+        idx = int(idx)
         n = len(self)
         if not -n <= idx < n:
             raise IndexError(f"index {idx} out of range for {n} samples")
@@ -464,6 +477,61 @@ class SessionDataset(Dataset):
             if self.item_category is not None:
                 data.history_category = self.item_category[data.history]
         return data
+
+    def subset(self, index: slice | Sequence[int] | Tensor) -> SessionDataset:
+        """The samples ``index`` (a slice, indices, or a boolean mask) as a dataset
+        of their own, in that order, sharing this one's catalogue, sessions and
+        users. ``dataset[10:20]`` and ``dataset[[3, 1]]`` call it."""
+        n = len(self)
+        if isinstance(index, slice):
+            index = torch.arange(n)[index]
+        else:
+            index = torch.as_tensor(index)
+            if index.dtype == torch.bool:
+                if index.shape != (n,):
+                    raise IndexError(f"a boolean mask needs {n} entries, got {tuple(index.shape)}")
+                index = index.nonzero().view(-1)
+            elif index.is_floating_point() and index.numel():
+                raise TypeError("indices must be integers")
+            index = index.long().view(-1)
+            if index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
+                raise IndexError(f"an index is out of range for {n} samples")
+            index = index % max(n, 1)
+        g = self.graphs
+        node_pos, node_counts = _segments(g.node_ptr, index)
+        click_pos, click_counts = _segments(g.click_ptr, index)
+        edge_pos, edge_counts = _segments(g.edge_ptr, index)
+        graphs = GraphArrays(
+            x=g.x[node_pos],
+            node_ptr=_ptr(node_counts),
+            alias=g.alias[click_pos],
+            click_ptr=_ptr(click_counts),
+            edge_index=g.edge_index[:, edge_pos],
+            edge_ptr=_ptr(edge_counts),
+            edge_weight_in=g.edge_weight_in[edge_pos],
+            edge_weight_out=g.edge_weight_out[edge_pos],
+        )
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        history = None
+        if self.history is not None:
+            history = (self.history[0], self.history[1][index], self.history[2][index])
+        out = type(self)(
+            graphs,
+            self.y[index],
+            self.num_items,
+            item_ids=self.item_ids,
+            sessions=self.sessions,
+            sample_session=pick(self.sample_session),
+            user=pick(self.user),
+            item_category=self.item_category,
+            history=history,
+            user_items=self.user_items,
+            num_users=self.num_users,
+            target_position=pick(self.target_position),
+            name=f"{self.name}[{index.numel()} samples]",
+        )
+        out.item_labels, out.user_labels = self.item_labels, self.user_labels
+        return out
 
     #: fetch batches already collated in ``torch.utils.data`` loaders (see :meth:`fetch_collated`)
     precollate: bool = True

@@ -148,3 +148,56 @@ def test_pyg_dataloader_in_worker_processes():
     got = list(DataLoader(ds, batch_size=3, num_workers=1))
     for b, start in zip(got, (0, 3, 6), strict=False):
         _assert_same_batch(b, ds.batch(list(range(start, min(start + 3, len(ds))))))
+
+
+def test_subsets_by_slice_list_tensor_and_mask():
+    from graphrec.datasets import synthetic
+
+    data = synthetic(num_sessions=120, num_items=50, num_categories=4, num_users=6,
+                     history_length=3)  # fmt: skip
+    picks = [slice(3, 12, 2), [7, 3, 7], torch.tensor([5, 0]), torch.arange(len(data)) < 4]
+    for pick in picks:
+        sub = data[pick]
+        expected = torch.arange(len(data))[pick]
+        assert len(sub) == expected.numel()
+        ours, theirs = sub.batch(torch.arange(len(sub))), data.batch(expected)
+        assert set(ours.keys()) == set(theirs.keys())
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs.keys())
+        assert torch.equal(sub.item_ids, data.item_ids) and sub.num_users == data.num_users
+    empty = data[0:0]
+    assert len(empty) == 0 and empty.num_items == data.num_items
+    with pytest.raises(TypeError, match="indexed by an integer, a slice"):
+        data[1.5]
+    with pytest.raises(IndexError, match="out of range"):
+        data[[len(data)]]
+
+
+def test_memory_budget_refuses_a_build_that_would_not_fit(monkeypatch, tmp_path):
+    """A 3,000-click session costs ~n^2/2 stored clicks: refused at once, named by
+    file and line, with the cost under a window; the window builds it."""
+    from graphrec.datasets import load_dataset
+
+    gen = torch.Generator().manual_seed(0)
+    lines = [" ".join(map(str, torch.randint(1, 40, (5,), generator=gen).tolist()))] * 30
+    lines.insert(7, " ".join(map(str, torch.randint(1, 40, (3000,), generator=gen).tolist())))
+    (tmp_path / "train_sessions.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "test_sessions.txt").write_text("\n".join(lines[:5]) + "\n")
+    monkeypatch.setenv("GRAPHREC_MEMORY_LIMIT", "100M")
+    with pytest.raises(MemoryError) as err:
+        load_dataset(tmp_path, "train", valid_fraction=0, cache=False)
+    text = str(err.value)
+    assert "train_sessions.txt, line 8: 3000 clicks" in text and "100.0 MiB allowed" in text
+    assert "--max-length 50" in text
+    data = load_dataset(tmp_path, "train", valid_fraction=0, cache=False, max_length=50)
+    assert int(data.graphs.click_ptr.diff().max()) == 50
+
+
+def test_prefix_samples_match_the_augmentation():
+    from graphrec.data.dataset import prefix_samples
+
+    items = torch.tensor([1, 2, 3, 4, 5, 6])
+    ptr = torch.tensor([0, 4, 6])
+    lengths, session = prefix_samples(ptr)
+    _, aug_lengths, _, aug_session = prefix_augment(items, ptr)
+    assert torch.equal(lengths, aug_lengths) and torch.equal(session, aug_session)
+    assert lengths.tolist() == [3, 2, 1, 1]
