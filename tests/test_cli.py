@@ -319,3 +319,82 @@ def test_distributed_without_torchrun_says_how_to_launch(click_log, tmp_path, ca
     code = main(["train", "--dataset", str(click_log), "--distributed", "--epochs", "1",
                  "--run-dir", str(tmp_path / "run")])  # fmt: skip
     assert code == 2 and "launch with torchrun" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--clip-grad-norm", "-1"], "argument --clip-grad-norm: must be > 0, got -1"),
+        (["--clip-grad-norm", "0"], "argument --clip-grad-norm: must be > 0, got 0"),
+        (["--negatives", "-5"], "argument --negatives: must be >= 0, got -5"),
+        (["--max-steps", "0"], "argument --max-steps: must be >= 1, got 0"),
+        (["--lr", "nan"], "argument --lr: must be finite"),
+        (["--valid-fraction", "1"], "argument --valid-fraction: must lie in [0, 1)"),
+        (["--device", "bogus"], "'bogus' is not a torch device"),
+        (["--batch-size", "x"], "argument --batch-size: expected an integer, got 'x'"),
+    ],
+)
+def test_numeric_flags_are_checked_before_any_work(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage error, exit status 2
+        main(["train", "--dataset", "synthetic", "--run-dir", str(tmp_path / "r"), *flags])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model-arg", "hidden_channels=abc"], "hidden_channels must be an integer, got 'abc'"),
+        (["--model-arg", "hidden_channels=0"], "hidden_channels must be >= 1, got 0"),
+        (["--monitor", "HR@30"], "validation computes the cut-offs (5, 10, 20)"),
+        (["--monitor", "HR20"], "expected a metric such as HR@20"),
+        (["--retriever", "x.pt"], "--retriever: srgnn is not a ranker"),
+    ],
+)
+def test_model_arguments_fail_in_one_line_before_reading_data(tmp_path, capsys, flags, message):
+    code = main(["train", "--dataset", "synthetic", "--run-dir", str(tmp_path), *flags])
+    captured = capsys.readouterr()
+    assert code == 2 and message in captured.err and "Traceback" not in captured.err
+    assert "train /" not in captured.out  # no dataset was loaded
+
+
+def test_evaluate_refuses_another_catalogue_with_the_prefix(run_dir, tmp_path, capsys):
+    from graphrec.datasets.io import write_sessions
+
+    sessions = [[i + 5000, i + 5001] for i in range(1, 3001, 2)]  # 3,000 other ids
+    for name in ("train", "test"):
+        write_sessions(tmp_path / f"{name}_sessions.txt", sessions)
+    code = main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--dataset", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("graphrec evaluate: error:")
+    assert "map item ids differently" in err
+
+
+def test_evaluate_flags_and_swapped_roles(run_dir, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--batch-size", "0"])
+    assert "argument --batch-size: must be >= 1, got 0" in capsys.readouterr().err
+    ranker = tmp_path / "din"
+    argv = ["train", "--dataset", "synthetic", "--model", "din", "--epochs", "1", "--max-steps",
+            "2", "--hidden", "8", "--no-progress", "--run-dir", str(ranker)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    code = main(["evaluate", "--retriever", str(ranker / "best.pt"),
+                 "--ranker", str(run_dir / "best.pt")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "the roles look swapped: retrieve with SRGNN, re-rank with DIN" in err
+
+
+def test_warnings_are_one_line_with_the_command(run_dir, capsys):
+    code = main(["recommend", "--checkpoint", str(run_dir / "best.pt"), "--session", "3 17",
+                 "-k", "3000", "--exclude-seen"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and err.startswith("graphrec recommend: warning: k=3000 capped at 2998")
+    assert ".py" not in err  # no source path
+
+
+def test_demo_help_states_its_own_epochs(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    assert "default: 5" in out and "(30)" not in out
