@@ -13,7 +13,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     result = run_benchmark(
         [m.strip() for m in args.models.split(",") if m.strip()],
         args.dataset,
-        seeds=[int(s) for s in args.seeds.split(",") if s.strip()],
+        seeds=args.seeds,
         out_dir=args.out,
         root=args.root,
         epochs=args.epochs,
@@ -41,17 +41,21 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--models", default="srgnn,stamp,attrec,sdm,din,dien", help="comma separated")
     p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
-    p.add_argument("--seeds", default="0,1,2", help="comma separated")
+    p.add_argument("--seeds", type=common.int_list, default=[0, 1, 2], help="comma separated")
     p.add_argument("--out", default=None, help="default: benchmarks/results/<dataset>")
     p.add_argument("--root", default=None)
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--epochs", type=int, default=None, help="default: each model's")
-    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--history-length", type=int, default=0)
-    p.add_argument("--negatives", type=int, default=100, help="sampled test negatives (AUC)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--epochs", type=common.positive_int, default=None, help="default: each model's")
+    p.add_argument(
+        "--max-steps", type=common.positive_int, default=None, help="cap steps per epoch"
+    )
+    p.add_argument("--patience", type=common.positive_int, default=10)
+    p.add_argument("--max-length", type=common.positive_int, default=None)
+    p.add_argument("--history-length", type=common.nonnegative_int, default=0)
+    p.add_argument(
+        "--negatives", type=common.positive_int, default=100, help="sampled test negatives (AUC)"
+    )
+    p.add_argument("--device", type=common.device, default=None)
     p.add_argument("--threads", type=common.threads, default="auto", help=common.THREADS_HELP)
     p.add_argument("--no-reuse-memory", action="store_true", help=common.REUSE_HELP)
     p.add_argument("--no-progress", action="store_true")

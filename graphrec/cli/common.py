@@ -47,6 +47,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def session_length(text: str) -> int:
+    """``--min-session-length``: a session needs two clicks to give a sample."""
+    value = _number(text, int, "an integer")
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (one click gives no sample), got {value}")
+    return value
+
+
 def nonnegative_int(text: str) -> int:
     value = _number(text, int, "an integer")
     if value < 0:

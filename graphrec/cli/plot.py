@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from graphrec.cli import common
+
 
 def cmd_plot(args: argparse.Namespace) -> None:
     from graphrec import plot
@@ -36,7 +38,9 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", default=None, help="the figure (.png or .svg; default: beside)")
     p.add_argument("--metrics", nargs="+", default=None, help="validation metrics to draw")
     p.add_argument("--color", default="popularity", choices=["popularity", "category"])
-    p.add_argument("--sample", type=int, default=2000, help="items on the t-SNE map")
+    p.add_argument(
+        "--sample", type=common.positive_int, default=2000, help="items on the t-SNE map"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default=None, help="default: the checkpoint's")
     p.add_argument("--root", default=None)

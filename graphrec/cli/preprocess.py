@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from graphrec.cli import common
 from graphrec.datasets import from_click_log, preprocess_diginetica, preprocess_yoochoose
 
 
@@ -27,6 +28,8 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
             test_fraction=args.test_fraction,
             duplicates=args.duplicates,
             unsorted=args.unsorted,
+            encoding=args.encoding,
+            text_ids=args.text_ids,
         )
         print(json.dumps(stats, indent=2))
         print(f"\nwritten to {args.out}/; train with: graphrec train --dataset {args.out}")
@@ -56,7 +59,9 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
         help="diginetica/yoochoose: the data root to write into (default: datasets); "
         "clicks: the dataset folder to write (required)",
     )
-    p.add_argument("--fractions", type=int, nargs="+", default=[64, 4], help="YooChoose 1/N")
+    p.add_argument(
+        "--fractions", type=common.positive_int, nargs="+", default=[64, 4], help="YooChoose 1/N"
+    )
     g = p.add_argument_group("clicks (your own log; defaults: the SR-GNN reference protocol)")
     g.add_argument("--session-col", default="session_id", help="'none' for sequential mode")
     g.add_argument("--item-col", default="item_id")
@@ -66,10 +71,20 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     g.add_argument("--time-format", default=None, help="e.g. %%Y-%%m-%%d (default: number/ISO)")
     g.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"])
     g.add_argument("--mode", default=None, choices=["session", "sequential"])
-    g.add_argument("--min-item-support", type=int, default=5)
-    g.add_argument("--min-session-length", type=int, default=2)
-    g.add_argument("--test-days", type=float, default=7, help="test = the last N days")
-    g.add_argument("--test-fraction", type=float, default=None, help="or the latest share")
+    g.add_argument("--min-item-support", type=common.positive_int, default=5)
+    g.add_argument("--min-session-length", type=common.session_length, default=2)
+    g.add_argument(
+        "--test-days", type=common.positive_float, default=7, help="test = the last N days"
+    )
+    g.add_argument(
+        "--test-fraction", type=common.open_fraction, default=None, help="or the latest share"
+    )
     g.add_argument("--duplicates", default="keep", choices=["keep", "drop", "error"])
     g.add_argument("--unsorted", default="sort", choices=["sort", "error"])
+    g.add_argument(
+        "--encoding", default="utf-8", help="text encoding of the log (e.g. latin-1, cp1252)"
+    )
+    g.add_argument(
+        "--text-ids", action="store_true", help="keep every id as text, even all-integer ones"
+    )
     p.set_defaults(func=cmd_preprocess)

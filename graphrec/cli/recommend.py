@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from graphrec.cli import common
 from graphrec.training import load_model
 
 
@@ -63,13 +64,11 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--session", action="append", required=True, help='e.g. "12 7 33"')
-    p.add_argument(
-        "--user", action="append", type=int, help="the user of each --session (0 = unknown)"
-    )
+    p.add_argument("--user", action="append", help="the user of each --session (0 = unknown)")
     p.add_argument(
         "--history", action="append", help="the long-term history of each --session (SDM)"
     )
-    p.add_argument("-k", type=int, default=20)
+    p.add_argument("-k", type=common.positive_int, default=20)
     p.add_argument("--exclude-seen", action="store_true")
     p.add_argument("--json", action="store_true", help="one JSON object per session")
     p.set_defaults(func=cmd_recommend)

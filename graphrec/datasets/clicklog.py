@@ -33,7 +33,7 @@ from graphrec.data import SessionDataset
 from graphrec.data.dataset import _positions, prefix_samples
 from graphrec.data.graph import _ptr
 from graphrec.datasets.benchmark import read_cache, split_sessions, write_cache
-from graphrec.datasets.io import log, read_sessions, sha256, write_sessions
+from graphrec.datasets.io import decode, log, read_sessions, sha256, write_sessions
 from graphrec.datasets.preprocess import standard_protocol
 from graphrec.datasets.sequential import read_interactions, sequences_dataset
 
@@ -47,34 +47,100 @@ _MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "NULL", "None"}
 
 
 def _read(
-    source: str | os.PathLike | pd.DataFrame, sep: str | None
-) -> tuple[pd.DataFrame, str, int]:
-    """The log as a frame, a name for messages, and the line of its first row."""
+    source: str | os.PathLike | pd.DataFrame, sep: str | None, encoding: str = "utf-8"
+) -> tuple[pd.DataFrame, str, int, str | None]:
+    """The log as a frame, a name for messages, the line of its first row, and the
+    separator of a text file."""
     if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), "DataFrame", 0
+        return source.reset_index(drop=True), "DataFrame", 0, None
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"click log not found: {path}")
     if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path).reset_index(drop=True), str(path), 0
+        try:
+            return pd.read_parquet(path).reset_index(drop=True), str(path), 0, None
+        except ImportError:
+            raise ImportError(
+                f'{path}: reading Parquet needs pyarrow: pip install "graphrec[parquet]"'
+            ) from None
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():
+        raise ValueError(f"{path}: the file is empty (a header line and rows are needed)")
+    first = decode(head.split(b"\n", 1)[0], path, encoding).strip("\r")
     if sep is None:
         if path.suffix.lower() in (".tsv", ".tab"):
             sep = "\t"
         else:
-            with open(path, encoding="utf-8") as f:
-                first = f.readline()
-            found = [(first.count(c), c) for c in (",", ";", "\t", "|")]
-            count, sep = max(found)
+            count, sep = max((first.count(c), c) for c in (",", ";", "\t", "|"))
             if count == 0:
                 raise ValueError(
-                    f"{path}, line 1: no separator found in the header; pass sep= (--sep)"
+                    f"{path}, line 1: the header {first[:80]!r} holds none of the separators "
+                    "',' ';' tab '|' (a click log has at least an item column and a session "
+                    "or user column); pass sep= (--sep)"
                 )
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    return frame, str(path), 2  # row 0 is on line 2, after the header
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        frame = pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
+            encoding=codec,
+        )  # fmt: skip
+    except UnicodeDecodeError:
+        decode(path.read_bytes(), path, encoding)  # raises, naming the line and the byte
+        raise
+    except pd.errors.ParserError as e:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if found:
+            expected, line, saw = found.groups()
+            raise ValueError(
+                f"{path}, line {line}: {saw} fields where the header has {expected} "
+                f"(separator {sep!r})"
+            ) from None
+        raise ValueError(f"{path}: cannot be read as {sep!r}-separated text ({e})") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty (a header line and rows are needed)") from None
+    return frame, str(path), 2, sep  # row 0 is on line 2, after the header
 
 
-def _where(name: str, first_line: int, row: int) -> str:
-    return f"{name}, line {row + first_line}" if first_line else f"{name}, row {row}"
+def _line_hint(label: str, line: int, sep: str | None, encoding: str) -> str:
+    """Why a text line lacks a value: fewer fields than the header, other separators."""
+    if sep is None:
+        return ""
+    try:
+        with open(label, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if number == line:
+                    text = raw.decode(encoding, errors="replace").rstrip("\r\n")
+                    break
+            else:
+                return ""
+    except OSError:
+        return ""
+    fields = text.count(sep) + 1
+    others = [f"{text.count(c)} {c!r}" for c in (",", ";", "\t", "|") if c != sep and c in text]
+    hint = f"; the line has {fields} field(s) separated by {sep!r}"
+    if others:
+        hint += f" but also {', '.join(others)}: mixed separators?"
+    return hint
+
+
+class _Where:
+    """Where row ``r`` of the log is, for messages: its file and line (or DataFrame row)."""
+
+    def __init__(self, name: str, first_line: int, sep: str | None, encoding: str) -> None:
+        self.name, self.first_line, self.sep, self.encoding = name, first_line, sep, encoding
+
+    def __call__(self, row: int) -> str:
+        if self.first_line:
+            return f"{self.name}, line {row + self.first_line}"
+        return f"{self.name}, row {row}"
+
+    def empty(self, row: int, label: str, value: Any) -> str:
+        """The message of a row whose column ``label`` holds no value."""
+        text = f"{self(row)}: column {label!r} has no value ({value!r})"
+        if self.first_line:
+            text += _line_hint(self.name, row + self.first_line, self.sep, self.encoding)
+        return text
 
 
 def _missing(column: pd.Series) -> np.ndarray:
@@ -84,15 +150,21 @@ def _missing(column: pd.Series) -> np.ndarray:
     return column.isna().to_numpy()
 
 
-def _ids(column: pd.Series, label: str, where) -> tuple[pd.Series, str]:
-    """A column of ids as int64 when every value is an integer, else as strings."""
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _ids(
+    column: pd.Series, label: str, where: _Where, text_ids: bool = False
+) -> tuple[pd.Series, str]:
+    """A column of ids as int64 when every value is an integer, else as strings
+    (always as strings with ``text_ids``)."""
     bad = _missing(column)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where(row)}: column {label!r} has no value ({column.iloc[row]!r})")
-    if pd.api.types.is_integer_dtype(column):
+        raise ValueError(where.empty(row, label, column.iloc[row]))
+    if not text_ids and pd.api.types.is_integer_dtype(column):
         return column.astype(np.int64), "int"
-    if pd.api.types.is_float_dtype(column):
+    if not text_ids and pd.api.types.is_float_dtype(column):
         values = column.to_numpy()
         frac = values != np.round(values)
         if frac.any():
@@ -103,32 +175,83 @@ def _ids(column: pd.Series, label: str, where) -> tuple[pd.Series, str]:
     if text.str.contains(r"[\t\r\n]", regex=True).any():
         row = int(np.flatnonzero(text.str.contains(r"[\t\r\n]", regex=True).to_numpy())[0])
         raise ValueError(f"{where(row)}: column {label!r} holds a tab or a line break")
+    if text_ids:
+        return text, "str"
     if text.str.fullmatch(_CANONICAL_INT.pattern).all():
+        return text.astype(np.int64), "int"
+    if text.str.fullmatch(r"0|-?[1-9][0-9]*").all():
+        # integers, some of 19 digits or more: int64 if they fit, never silently text
+        long = np.flatnonzero(text.str.len().to_numpy() > 18)
+        for row in long:
+            if abs(int(text.iloc[row])) > _INT64_MAX:
+                raise ValueError(
+                    f"{where(int(row))}: column {label!r}: the integer id {text.iloc[row]} "
+                    "does not fit in 64 bits, while every other id of the column is an "
+                    "integer; pass text_ids=True (--text-ids) to keep the ids as text"
+                )
         return text.astype(np.int64), "int"
     return text, "str"
 
 
+#: an ISO 8601 time of day followed by a UTC offset (``...T10:00:00+02:00``, ``...Z``)
+_TIME_ZONE = (
+    r".*[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)? ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+)
+
+
 def _times(column: pd.Series, label: str, where, time_format: str | None, unit: str) -> pd.Series:
-    """Seconds since the epoch (float) of every row; unparseable values are errors."""
+    """Seconds since the epoch (float) of every row; unparseable values are errors.
+
+    Numbers are ``unit`` since the epoch; text is ISO 8601 (or ``time_format``).
+    Times without a UTC offset are taken as UTC; a column that mixes numbers
+    and text, or times with and without an offset, is refused (naming a line of
+    each), since no single reading of it is right.
+    """
     if pd.api.types.is_datetime64_any_dtype(column):
         stamp = column
     else:
         bad = _missing(column)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{where(row)}: column {label!r} has no value ({column.iloc[row]!r})")
+            raise ValueError(where.empty(row, label, column.iloc[row]))
         numeric = pd.to_numeric(column, errors="coerce") if time_format is None else None
         if numeric is not None and not numeric.isna().any():
             scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]
             return numeric.astype(np.float64) * scale
-        stamp = pd.to_datetime(column, format=time_format or "ISO8601", errors="coerce", utc=True)
+        if numeric is not None and numeric.notna().any():
+            number = int(np.flatnonzero(numeric.notna().to_numpy())[0])
+            other = int(np.flatnonzero(numeric.isna().to_numpy())[0])
+            parsed = pd.to_datetime(column.iloc[other : other + 1], format="ISO8601",
+                                    errors="coerce")  # fmt: skip
+            if parsed.isna().all():
+                raise ValueError(
+                    f"{where(other)}: column {label!r}: cannot parse {column.iloc[other]!r} "
+                    f"as a time (the column's other values are numbers: {unit} since the "
+                    "epoch)"
+                )
+            raise ValueError(
+                f"{label!r} mixes numbers ({where(number)}: {column.iloc[number]!r}) and "
+                f"other times ({where(other)}: {column.iloc[other]!r}); use one format"
+            )
+        text = column.astype(str).str.strip()
+        stamp = pd.to_datetime(text, format=time_format or "ISO8601", errors="coerce", utc=True)
         if stamp.isna().any():
             row = int(np.flatnonzero(stamp.isna().to_numpy())[0])
-            hint = f"format {time_format!r}" if time_format else "ISO 8601 or a number"
+            expected = f"the format {time_format!r}" if time_format else "an ISO 8601 time"
             raise ValueError(
-                f"{where(row)}: column {label!r}: cannot parse {column.iloc[row]!r} as a time "
-                f"({hint}; pass time_format= / --time-format)"
+                f"{where(row)}: column {label!r}: cannot parse {column.iloc[row]!r} as "
+                f"{expected} (pass time_format= / --time-format)"
             )
+        if time_format is None:
+            zoned = text.str.fullmatch(_TIME_ZONE).to_numpy()
+            if zoned.any() and not zoned.all():
+                a, b = int(np.flatnonzero(zoned)[0]), int(np.flatnonzero(~zoned)[0])
+                raise ValueError(
+                    f"{label!r} mixes times with a UTC offset ({where(a)}: {column.iloc[a]!r}) "
+                    f"and without one ({where(b)}: {column.iloc[b]!r}); which zone the "
+                    "latter are in cannot be guessed: give every time an offset, or none "
+                    "(then all are UTC)"
+                )
     if getattr(stamp.dt, "tz", None) is None:
         stamp = stamp.dt.tz_localize("UTC")
     return (stamp - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
@@ -153,6 +276,8 @@ def from_click_log(
     duplicates: str = "keep",
     unsorted: str = "sort",
     name: str | None = None,
+    encoding: str = "utf-8",
+    text_ids: bool = False,
 ) -> dict[str, Any]:
     r"""Preprocess a click log of one's own into a folder ``load_dataset`` reads.
 
@@ -208,6 +333,10 @@ def from_click_log(
             ``"sort"`` (stable) or ``"error"``. Their number is always
             reported. (default: ``"sort"``)
         name (str, optional): the dataset's label (default: the folder's name).
+        encoding (str): the text encoding of a CSV/TSV file (a UTF-8 byte-order
+            mark is dropped). (default: ``"utf-8"``)
+        text_ids (bool): keep every id (item, session, user) as text, even
+            where all of a column's ids are integers. (default: ``False``)
 
     Returns:
         The counts of every step (also in ``meta.json``).
@@ -236,8 +365,8 @@ def from_click_log(
             test_days = None
     elif user is None:
         raise ValueError("sequential mode needs a user column (user=, --user-col)")
-    frame, label, first_line = _read(source, sep)
-    where = lambda row: _where(label, first_line, row)  # noqa: E731
+    frame, label, first_line, sep = _read(source, sep, encoding)
+    where = _Where(label, first_line, sep, encoding)
     group_col = session if mode == "session" else user
     need = [c for c in (group_col, item, time, user) if c is not None]
     missing = [c for c in dict.fromkeys(need) if c not in frame.columns]
@@ -249,9 +378,11 @@ def from_click_log(
     if frame.empty:
         raise ValueError(f"{label}: no rows")
     stats: dict[str, Any] = {"rows": len(frame)}
-    items, item_type = _ids(frame[item], item, where)
-    group, _ = _ids(frame[group_col], group_col, where)
-    users, user_type = _ids(frame[user], user, where) if user is not None else (None, None)
+    items, item_type = _ids(frame[item], item, where, text_ids)
+    group, _ = _ids(frame[group_col], group_col, where, text_ids)
+    users, user_type = (
+        _ids(frame[user], user, where, text_ids) if user is not None else (None, None)
+    )
     stamps = (
         _times(frame[time], time, where, time_format, time_unit)
         if time is not None

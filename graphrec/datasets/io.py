@@ -60,7 +60,7 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sessions file not found: {path}")
-    text = path.read_text()
+    text = decode(path.read_bytes(), path, hint="a sessions file holds item ids in digits")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()  # blank lines at the very end of the file are harmless
@@ -97,6 +97,30 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
         lengths[lineno - 1] = ids.size
         chunks.append(ids)
     return torch.from_numpy(np.concatenate(chunks)), _ptr(torch.from_numpy(lengths))
+
+
+def decode(
+    data: bytes, path: str | os.PathLike, encoding: str = "utf-8", hint: str | None = None
+) -> str:
+    """``data`` decoded, a UTF-8 byte-order mark dropped; an undecodable byte is an
+    error that names the file, the line and the byte.
+
+    Raises:
+        ValueError: ``data`` is not valid in ``encoding``.
+    """
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        byte = data[e.start : e.start + 1].hex()
+        hint = hint or "pass the file's encoding (encoding=, --encoding; e.g. latin-1, cp1252)"
+        raise ValueError(
+            f"{path}, line {line}, column {column}: byte 0x{byte} is not valid {encoding}; {hint}"
+        ) from None
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
 
 
 def write_sessions(path: str | os.PathLike, sessions: list[list[int]]) -> None:

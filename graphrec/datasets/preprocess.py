@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,12 @@ def _sessions(df: pd.DataFrame) -> list[list[int]]:
 def _session_users(df: pd.DataFrame) -> list:
     """The user of every session of a frame sorted by session (column ``rank``)."""
     return df.groupby("rank", sort=True)["user"].first().tolist()
+
+
+def _split_date(seconds: float) -> dict[str, Any]:
+    """The split between training and test, readable (UTC) and in seconds."""
+    when = pd.Timestamp(float(seconds), unit="s", tz="UTC")
+    return {"split_date": when.isoformat().replace("+00:00", "Z"), "split_timestamp": int(seconds)}
 
 
 def standard_protocol(
@@ -118,13 +125,13 @@ def standard_protocol(
     dates = clicks.groupby("session")["date"].first()  # index: session codes, ascending
     if test_days is not None:
         split = dates.max() - test_days * DAY
-        stats["split_date"] = int(split)
+        stats.update(_split_date(split))
         stats["dropped_sessions_on_split_date"] = int((dates == split).sum())
         chosen = {"train": dates[dates < split], "test": dates[dates > split]}
     else:
         order = dates.sort_values(kind="stable")
         num_train = len(order) - max(1, round(test_fraction * len(order)))
-        stats["split_date"] = int(order.iloc[num_train])
+        stats.update(_split_date(order.iloc[num_train]))
         stats["dropped_sessions_on_split_date"] = 0
         chosen = {"train": order.iloc[:num_train], "test": order.iloc[num_train:]}
     parts = {}

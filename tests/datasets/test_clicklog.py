@@ -188,3 +188,100 @@ def test_trained_model_speaks_the_logs_own_ids(tmp_path):
     assert top == model.recommend([["item-3", "item-4"]], k=3, exclude_seen=True)
     with pytest.raises(ValueError, match="session 0: item id 'nope' is not in the catalogue"):
         loaded.recommend([["nope"]], k=3)
+
+
+def test_latin1_logs_name_the_line_and_read_with_an_encoding(tmp_path):
+    csv = tmp_path / "clicks.csv"
+    text = "session_id,item_id,timestamp\n" + "".join(
+        f"{s},{i},2024-01-0{1 + s % 5}T00:0{n}:00\n"
+        for s in range(1, 9) for n, i in enumerate(("caf\xe9", "th\xe9", "x"))
+    )  # fmt: skip
+    csv.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"clicks.csv, line 2, column 6: byte 0xe9 is not valid"):
+        from_click_log(csv, tmp_path / "out", min_item_support=1)
+    stats = from_click_log(
+        csv, tmp_path / "out", min_item_support=1, encoding="latin-1", test_days=1
+    )
+    assert stats["rows"] == 24
+    assert "caf\xe9" in (tmp_path / "out" / "items.tsv").read_text(encoding="utf-8")
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path):
+    csv = tmp_path / "clicks.csv"
+    csv.write_bytes(b"\xef\xbb\xbf" + write_csv(tmp_path / "x.csv", ROWS).read_bytes())
+    stats = from_click_log(csv, tmp_path / "out", min_item_support=2)
+    assert stats["rows"] == len(ROWS)
+
+
+def test_an_id_too_large_for_64_bits_is_never_silently_text(tmp_path):
+    rows = [
+        (s, i, f"2024-01-0{s}T00:0{n}:00") for s in (1, 2, 3) for n, i in enumerate((1, 10, 100))
+    ]
+    rows[4] = (2, 10**30, "2024-01-02T00:01:00")
+    csv = write_csv(tmp_path / "clicks.csv", rows)
+    with pytest.raises(ValueError, match=r"line 6: column 'item_id': the integer id 1000000"):
+        from_click_log(csv, tmp_path / "out", min_item_support=1)
+    stats = from_click_log(csv, tmp_path / "out", min_item_support=1, text_ids=True, test_days=1)
+    assert stats["rows"] == 9
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["item_id_type"] == "str"
+    # 19-digit ids that fit stay integers
+    rows[4] = (2, 2**62, "2024-01-02T00:01:00")
+    from_click_log(write_csv(csv, rows), tmp_path / "out", min_item_support=1, test_days=1)
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["item_id_type"] == "int"
+
+
+@pytest.mark.parametrize(
+    "times, match",
+    [
+        (["1743585390", "2025-04-02T10:00:00"],
+         r"'timestamp' mixes numbers \(.*line 2: '1743585390'\) and other times \(.*line 3"),
+        (["1743585390", "soon"], r"line 3: column 'timestamp': cannot parse 'soon' as a time"),
+        (["2025-04-02T10:00:00", "2025-04-02T11:00:00+02:00"],
+         r"mixes times with a UTC offset \(.*line 3.*\) and without one \(.*line 2"),
+    ],
+)  # fmt: skip
+def test_mixed_time_formats_are_refused_clearly(tmp_path, times, match):
+    rows = [("a", "x", times[0]), ("a", "y", times[1])]
+    with pytest.raises(ValueError, match=match):
+        from_click_log(write_csv(tmp_path / "clicks.csv", rows), tmp_path / "out")
+
+
+def test_dates_without_a_time_and_offsets_everywhere_are_fine(tmp_path):
+    rows = [
+        (s, i, f"2024-01-0{s}T00:0{n}:00+01:00") for s in (1, 2, 3) for n, i in enumerate("xyz")
+    ]
+    stats = from_click_log(write_csv(tmp_path / "c.csv", rows), tmp_path / "o", min_item_support=1,
+                           test_days=1)  # fmt: skip
+    assert stats["split_date"] == "2024-01-01T23:02:00Z"  # readable, UTC
+    assert stats["split_timestamp"] == 1704150120
+
+
+def test_malformed_text_files(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"empty.csv: the file is empty"):
+        from_click_log(empty, tmp_path / "out")
+    wide = tmp_path / "wide.csv"
+    wide.write_text("session_id,item_id,timestamp\n1,2,3\n1," + ",".join(["7"] * 300_003) + "\n")
+    with pytest.raises(ValueError, match=r"wide.csv, line 3: 300004 fields where the header has 3"):
+        from_click_log(wide, tmp_path / "out")
+    mixed = write_csv(tmp_path / "mixed.csv", [("a", "x", "2024-01-01")] * 3)
+    mixed.write_text(mixed.read_text() + "a;y;2024-01-02\n")
+    with pytest.raises(
+        ValueError,
+        match=r"line 5: column 'item_id' has no value.*1 field\(s\) "
+        r"separated by ',' but also 2 ';': mixed separators",
+    ):
+        from_click_log(mixed, tmp_path / "out")
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    (tmp_path / "log.parquet").write_bytes(b"PAR1")
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    with pytest.raises(ImportError, match=r'pip install "graphrec\[parquet\]"'):
+        from_click_log(tmp_path / "log.parquet", tmp_path / "out")

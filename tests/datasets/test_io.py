@@ -98,3 +98,13 @@ def test_real_pickles_match_text_files(shared_data):
     assert ptr.numel() - 1 == len(sessions) == 186670
     assert items.tolist() == [i for s in sessions for i in s]
     assert torch.equal(ptr.diff(), torch.tensor([len(s) for s in sessions]))
+
+
+def test_byte_order_mark_and_bad_bytes(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_bytes(b"\xef\xbb\xbf1 2 3\n4 5\n")
+    items, ptr = read_sessions(path)  # the mark is not taken for part of an id
+    assert items.tolist() == [1, 2, 3, 4, 5] and ptr.tolist() == [0, 3, 5]
+    path.write_bytes(b"1 2 3\n4 \xff5\n")
+    with pytest.raises(ValueError, match=r"s.txt, line 2, column 3: byte 0xff is not valid"):
+        read_sessions(path)
