@@ -240,7 +240,7 @@ class SessionDataset(Dataset):
         target_position (LongTensor [S], optional): where each target sits in
             its session (0-based; the prefix length), with ``sample_session``:
             the rest of the session from the target on is what the
-            session-rec protocol scores (:func:`evaluate_session_rec`).
+            session-rec protocol scores (:func:`~graphrec.evaluation.evaluate_session_rec`).
         user (LongTensor [S], optional): the user of each sample (ids
             ``1 .. num_users``; 0 = unknown user).
         item_category (LongTensor [num_items + 1], optional): category per item.

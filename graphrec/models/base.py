@@ -29,7 +29,7 @@ class SessionRecommender(nn.Module):
     the next click. Subclasses implement :meth:`score` (ranking models, such
     as DIN and DIEN, score (session, candidate) pairs) or, for retrieval
     models (SR-GNN, STAMP, AttRec, SDM), derive from
-    :class:`RetrievalRecommender` and implement :meth:`session_embedding`.
+    :class:`RetrievalRecommender` and implement :meth:`~RetrievalRecommender.session_embedding`.
 
     Scores always follow one convention: ``scores[:, i]`` is the score of item
     ``i``; column 0 (padding) is :math:`-\infty` and never ranked.

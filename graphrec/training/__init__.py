@@ -6,13 +6,18 @@ from graphrec.training.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from graphrec.training.trainer import Trainer, TrainResult
+from graphrec.training.run_dir import RunDirectoryError, RunLock, prepare_run_dir
+from graphrec.training.trainer import NonFiniteLossError, Trainer, TrainResult
 
 __all__ = [
     "CheckpointError",
+    "NonFiniteLossError",
+    "RunDirectoryError",
+    "RunLock",
     "TrainResult",
     "Trainer",
     "load_checkpoint",
     "load_model",
+    "prepare_run_dir",
     "save_checkpoint",
 ]
