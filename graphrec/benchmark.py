@@ -8,7 +8,9 @@ Results land in ``out_dir`` as ``results.json`` (every seed and the summary),
 ``results.csv`` and ``results.md`` (mean ± standard deviation over seeds).
 
 A benchmark resumes: a model/seed whose ``result.json`` exists is read back,
-not retrained, so an interrupted comparison continues where it stopped.
+not retrained, and one interrupted mid-training continues from its
+``last.pt`` (exactly, as ``graphrec train --resume``), so an interrupted
+comparison continues where it stopped.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def run_benchmark(
             :func:`graphrec.datasets.load_dataset`).
         seeds: one training run per seed and model. (default: ``(0,)``)
         out_dir (str, optional): where runs and tables go (default:
-            ``benchmarks/results/<dataset>``).
+            ``runs/benchmark/<dataset>``, beside ``graphrec train``'s runs and,
+            like them, ignored by git).
         root (str, optional): the data root.
         epochs (int, optional): an epoch budget for every model (default:
             each model's own, 30 unless its registry entry says otherwise).
@@ -139,7 +142,7 @@ def run_benchmark(
     if not models or not seeds:
         raise ValueError("a benchmark needs at least one model and one seed")
     label = dataset_label(dataset)
-    out = Path(out_dir) if out_dir is not None else Path("benchmarks/results") / label
+    out = Path(out_dir) if out_dir is not None else Path("runs/benchmark") / label
     out.mkdir(parents=True, exist_ok=True)
     loaded: dict[tuple, dict[str, Any]] = {}
 
@@ -250,7 +253,8 @@ def _train_and_test(
         reuse_memory=reuse_memory,
         **hp,
     )
-    result = trainer.fit()
+    # an interrupted benchmark continues each run where it stopped (exactly)
+    result = trainer.fit(resume=(run_dir / "last.pt").is_file())
     history = result.history
     start = time.perf_counter()
     metrics = evaluate(

@@ -58,3 +58,43 @@ def test_report_only_reads_finished_runs(tmp_path, capsys):
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model"):
         run_benchmark(["gru4rec"], "synthetic")
+
+
+def test_an_interrupted_benchmark_continues_its_run_exactly(tmp_path, monkeypatch):
+    """A run stopped mid-training is resumed from its last.pt (not refused as a finished
+    run directory, not restarted) and ends with the uninterrupted run's metrics."""
+    from graphrec.training import Trainer
+
+    kwargs = dict(seeds=[0], epochs=2, max_steps=5, negatives=5, num_threads=1)
+    reference = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "ref", **kwargs)
+    original = Trainer._end_epoch
+
+    def stop_after_first(self, stats):
+        stopped = original(self, stats)
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return stopped
+
+    monkeypatch.setattr(Trainer, "_end_epoch", stop_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "run", **kwargs)
+    monkeypatch.setattr(Trainer, "_end_epoch", original)
+    assert (tmp_path / "run" / "srgnn-s0" / "last.pt").is_file()
+    epochs, train_epoch = [], Trainer._train_epoch
+
+    def count(self):
+        epochs.append(self.epoch)
+        return train_epoch(self)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", count)
+    resumed = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "run", **kwargs)
+    assert epochs == [1]  # the second epoch only: the first is not trained again
+    ours, theirs = resumed["runs"]["srgnn"][0], reference["runs"]["srgnn"][0]
+    assert ours["metrics"] == pytest.approx(theirs["metrics"])
+    assert ours["epochs_run"] == 2
+
+
+def test_default_output_is_under_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_benchmark(["srgnn"], "synthetic", seeds=[0], train=False, negatives=5)
+    assert (tmp_path / "runs" / "benchmark" / "synthetic" / "results.md").is_file()

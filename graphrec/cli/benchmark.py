@@ -42,7 +42,7 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--models", default="srgnn,stamp,attrec,sdm,din,dien", help="comma separated")
     p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
     p.add_argument("--seeds", type=common.int_list, default=[0, 1, 2], help="comma separated")
-    p.add_argument("--out", default=None, help="default: benchmarks/results/<dataset>")
+    p.add_argument("--out", default=None, help="default: runs/benchmark/<dataset>")
     p.add_argument("--root", default=None)
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--epochs", type=common.positive_int, default=None, help="default: each model's")
