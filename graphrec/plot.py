@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,7 @@ def plot_run(
     ax.plot(epochs, [r["loss"] for r in records], marker="o", color="tab:blue")
     ax.set(xlabel="epoch", ylabel="training loss", title="training loss")
     ax.grid(alpha=0.3)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_axis(ax, epochs)
     best = records[-1].get("best_epoch")
     if metrics:
         ax = axes[0][1]
@@ -121,7 +120,7 @@ def plot_run(
         if best is not None:
             ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"selected ({best})")
         ax.set(xlabel="epoch", ylabel="validation (%)", title="validation")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_axis(ax, epochs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(Path(run_dir).resolve().name, fontsize=10)
@@ -130,6 +129,18 @@ def plot_run(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _epoch_axis(ax, epochs: list[int]) -> None:
+    """Whole epochs only on the x axis, one tick each for short runs, and room
+    around a run of a single epoch (no 0.945 ... 1.050)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if len(epochs) <= 12:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
 
 
 def embedding_map(
@@ -169,6 +180,7 @@ def plot_embeddings(
     dataset: str | None = None,
     root: str | os.PathLike | None = None,
     seed: int = 0,
+    verbose: bool = True,
 ) -> Path:
     """A t-SNE map of a checkpoint's item embeddings.
 
@@ -187,6 +199,8 @@ def plot_embeddings(
         root (str, optional): its data root (default: ``$GRAPHREC_DATA``,
             else ``./datasets``).
         seed (int): the sample and t-SNE seed. (default: ``0``)
+        verbose (bool): print each stage and its time (the t-SNE of 2,000
+            items takes about a minute on 2 cores). (default: ``True``)
 
     Returns:
         The path written.
@@ -197,6 +211,8 @@ def plot_embeddings(
 
     if color not in ("popularity", "category"):
         raise ValueError(f"color must be 'popularity' or 'category', got {color!r}")
+    say = print if verbose else (lambda *a, **k: None)
+    start = time.perf_counter()
     state = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
     if isinstance(model, RetrievalRecommender):
@@ -212,10 +228,14 @@ def plot_embeddings(
     kwargs: dict[str, Any] = {"root": root, "valid_fraction": info.get("valid_fraction", 0.1)}
     if name != "synthetic":
         kwargs["cache"] = info.get("cache", True)
+    say(f"reading the training split of {name} (colours)...", flush=True)
     train = load_dataset(name, "train", **kwargs)
-    if train.num_items != model.num_items:
-        raise ValueError(f"{checkpoint} has {model.num_items} items, {name} has {train.num_items}")
+    model.check_data(train, str(checkpoint))
+    shown = min(sample, model.num_items)
+    say(f"t-SNE of {shown:,} items of dimension {vectors.size(1)} (scikit-learn; about "
+        f"{max(1, round(shown / 40))} s on 2 cores)...", flush=True)  # fmt: skip
     items, xy = embedding_map(vectors.detach(), sample=sample, seed=seed)
+    say(f"mapped in {time.perf_counter() - start:.0f} s", flush=True)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     if color == "popularity":

@@ -71,3 +71,30 @@ def test_missing_extra_is_named(run, monkeypatch, capsys):
 
     with pytest.raises(ImportError, match=r"scikit-learn: pip install"):
         embedding_map(torch.randn(10, 4), sample=5)
+
+
+def test_epoch_axis_shows_whole_epochs_only():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from graphrec.plot import _epoch_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([1], [7.2], marker="o")
+    _epoch_axis(ax, [1])  # one epoch: one tick "1", not 0.945 ... 1.050
+    assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+    ax.plot(range(1, 31), range(30))
+    _epoch_axis(ax, list(range(1, 31)))
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    plt.close(fig)
+
+
+def test_tsne_reports_its_stages(run, capsys):
+    assert main(["plot", "--embeddings", str(run / "best.pt"), "--sample", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "reading the training split" in out and "t-SNE of 20 items of dimension 8" in out
+    assert "mapped in" in out
