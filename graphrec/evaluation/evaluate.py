@@ -140,7 +140,9 @@ def evaluate(
                 evaluator.update(scores, y)
             if sampled is not None:
                 cand = torch.cat([y.view(-1, 1), sampled[index].to(device)], dim=1)
-                if scores is None:
+                if scores is None or not isinstance(model, RetrievalRecommender):
+                    # models that score candidates their own way (a pipeline re-ranks
+                    # them: its full-catalogue scores are -inf outside its top-k)
                     cand_scores = model.score(batch, cand)
                 else:
                     cand_scores = scores.gather(1, cand)

@@ -143,6 +143,22 @@ class TwoStage(SessionRecommender):
         return top, scores
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
+        """The pipeline's scores: of the whole catalogue (the first stage's top-``k``
+        re-scored, every other item ``-inf``), or of given ``candidates``.
+
+        Given candidates (sampled negatives, a candidate list) take the first
+        stage's place: the ranker scores them (``fusion="product"``: fused
+        with the retriever's softmax over them). Scoring them by the
+        full-catalogue pipeline instead would give every candidate outside the
+        top-``k`` ``-inf``: the sampled metrics would be the first stage's
+        recall@k at every cut-off, and AUC alike for both fusions.
+        """
+        if candidates is not None:
+            second = self.ranker.score(batch, candidates).float()
+            if self.fusion == "product":
+                first = self.retriever.score(batch, candidates).float()
+                second = torch.log_softmax(first, dim=1) + F.logsigmoid(second)
+            return second
         top, first = self.candidates(batch)
         second = self.ranker.score(batch, top).float()
         if self.fusion == "product":
@@ -151,7 +167,7 @@ class TwoStage(SessionRecommender):
         out = torch.full((batch.num_sessions, self.num_items + 1), -math.inf, device=top.device)
         out.scatter_(1, top, second)
         out[:, 0] = -math.inf
-        return out if candidates is None else out.gather(1, candidates)
+        return out
 
     def loss(self, batch: SessionBatch) -> Tensor:
         raise TypeError("TwoStage composes trained models; train the retriever and the ranker")

@@ -55,9 +55,22 @@ def test_items_outside_the_candidates_are_minus_inf(batch):
     finite = scores.isfinite()
     assert finite.sum(1).tolist() == [3] * 4
     assert torch.equal(finite.nonzero()[:, 1].view(4, 3).sort(1).values, top.sort(1).values)
-    cand = torch.tensor([[top[0, 0]], [1], [2], [3]])
-    assert torch.equal(pipeline.score(batch, cand), scores.gather(1, cand))
     assert scores[:, 0].eq(-math.inf).all()
+
+
+def test_given_candidates_are_reranked_not_cut_off(batch):
+    """Sampled candidates take the first stage's place: the ranker (or the product)
+    scores each of them, inside the top-k or not; nothing is -inf."""
+    retriever, ranker = models()
+    cand = torch.tensor([[1, 2, 9], [4, 14, 1], [10, 11, 3], [3, 5, 6]])
+    plain = TwoStage(retriever, ranker, k=3).score(batch, cand)
+    assert torch.isfinite(plain).all()
+    assert torch.allclose(plain, ranker.score(batch, cand).float())
+    fused = TwoStage(retriever, ranker, k=3, fusion="product").score(batch, cand)
+    expected = torch.log_softmax(retriever.score(batch, cand), 1) + torch.nn.functional.logsigmoid(
+        ranker.score(batch, cand)
+    )
+    assert torch.allclose(fused, expected, atol=1e-6)
 
 
 def test_evaluator_and_recommend_work_on_the_pipeline():
@@ -73,7 +86,15 @@ def test_evaluator_and_recommend_work_on_the_pipeline():
     got = evaluate(pipeline, data, ks=(5, 10), negatives=20)
     first = evaluate(retriever, data, ks=(10,))
     assert got["HR@10"] <= first["HR@10"] + 1e-12  # the first stage is the ceiling
-    assert "AUC (20 neg.)" in got
+    # the sampled metrics re-rank the sampled candidates: the ranker's own figures, and
+    # the product's differ (they were all the first stage's recall@k before)
+    alone = evaluate(ranker, data, ks=(5, 10), negatives=20, full_ranking=False)
+    assert got["AUC (20 neg.)"] == pytest.approx(alone["AUC (20 neg.)"])
+    assert got["HR@5 (20 neg.)"] == pytest.approx(alone["HR@5 (20 neg.)"])
+    fused = evaluate(TwoStage(retriever, ranker, k=10, fusion="product"), data, ks=(5, 10),
+                     negatives=20)  # fmt: skip
+    assert fused["AUC (20 neg.)"] != pytest.approx(got["AUC (20 neg.)"])
+    assert got["HR@5 (20 neg.)"] != pytest.approx(got["HR@10 (20 neg.)"])
     top = pipeline.recommend([data.decode(torch.tensor([1, 2])).tolist()], k=10)
     assert top.shape == (1, 10)
 
@@ -85,6 +106,10 @@ def test_mismatched_models_are_refused():
     with pytest.raises(ValueError, match="k must"):
         TwoStage(retriever, ranker, k=16)
     assert "k=4" in str(TwoStage(retriever, ranker, k=4))
+    with pytest.raises(
+        ValueError, match="roles look swapped: retrieve with SRGNN, re-rank with DIN"
+    ):
+        TwoStage(ranker, retriever)
 
 
 def test_product_fusion_by_hand(batch):
