@@ -398,3 +398,26 @@ def test_demo_help_states_its_own_epochs(capsys):
         main(["demo", "--help"])
     out = capsys.readouterr().out
     assert "default: 5" in out and "(30)" not in out
+
+
+def test_interrupt_message_is_on_its_own_line_and_one_based(tmp_path, monkeypatch, capsys, caplog):
+    from graphrec.training import Trainer
+
+    original, calls = Trainer._train_step, []
+
+    def interrupt(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt)
+    argv = ["train", "--dataset", "synthetic", "--epochs", "2", "--max-steps", "5", "--hidden",
+            "8", "--run-dir", str(tmp_path)]  # fmt: skip
+    with caplog.at_level("WARNING", logger="graphrec.training"):
+        assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "\ngraphrec train: interrupted" in err and "--resume" in err
+    assert "interrupted in epoch 1/2, after step 2: saved" in caplog.text
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    assert main([*argv, "--resume", "--no-progress"]) == 0

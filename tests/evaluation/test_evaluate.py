@@ -291,3 +291,21 @@ def test_blocked_score_products_equal_the_plain_ones(data, model, monkeypatch):
     assert calls  # evaluate's buffers make the blocked products run
     for key in plain:
         assert blocked[key] == pytest.approx(plain[key], abs=1e-9), key
+
+
+def test_bad_calls_fail_with_a_message():
+    from graphrec import SRGNN
+    from graphrec.datasets import synthetic
+
+    test = synthetic(num_sessions=100, num_items=60, num_categories=4, split="test")
+    model = SRGNN(60, hidden_channels=4)
+    with pytest.raises(TypeError, match=r"expected a SessionDataset .* got list"):
+        evaluate(model, [])
+    with pytest.raises(ValueError, match="SRGNN has 50 items, synthetic/test has 60"):
+        evaluate(SRGNN(50, hidden_channels=4), test)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        evaluate(model, test, batch_size=0)
+    with pytest.raises(ValueError, match="has no samples to evaluate"):
+        evaluate(model, test[0:0])
+    with pytest.raises(TypeError, match="expected a graphrec model"):
+        evaluate(object(), test)
