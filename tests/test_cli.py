@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -421,3 +422,36 @@ def test_interrupt_message_is_on_its_own_line_and_one_based(tmp_path, monkeypatc
     assert "interrupted in epoch 1/2, after step 2: saved" in caplog.text
     monkeypatch.setattr(Trainer, "_train_step", original)
     assert main([*argv, "--resume", "--no-progress"]) == 0
+
+
+def test_evaluate_refuses_the_same_log_with_reassigned_ids(run_dir, tmp_path, capsys):
+    """The same catalogue ids, meaning other items: caught by the popularity check."""
+    import torch
+
+    from graphrec.datasets import load_dataset
+    from graphrec.datasets.io import write_sessions
+
+    perm = torch.cat([torch.zeros(1, dtype=torch.long), torch.randperm(3000) + 1])
+    for split in ("train", "test"):
+        data = load_dataset("synthetic", split, valid_fraction=0)
+        items, ptr = data.sessions
+        shuffled = perm[data.item_ids[items]].tolist()
+        sessions = [shuffled[a:b] for a, b in itertools.pairwise(ptr.tolist())]
+        if split == "train":  # every id once more, so that the catalogue is the same
+            sessions += [[i, i % 3000 + 1] for i in range(1, 3001, 2)]
+        write_sessions(tmp_path / f"{split}_sessions.txt", sessions)
+    argv = ["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--dataset", str(tmp_path),
+            "--no-cache", "--ks", "20"]  # fmt: skip
+    assert main(argv) == 2
+    assert "do not favour the items popular" in capsys.readouterr().err
+    assert main([*argv, "--trust-item-ids"]) == 0
+    # a checkpoint of an older graphrec keeps no training popularity: its own
+    # dataset's is read instead
+    from graphrec.training import load_checkpoint
+
+    state = load_checkpoint(run_dir / "best.pt")
+    del state["popularity_reference"]
+    torch.save(state, tmp_path / "old.pt")
+    argv[2] = str(tmp_path / "old.pt")
+    assert main(argv) == 2
+    assert "do not favour the items popular" in capsys.readouterr().err

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from pathlib import Path
 
 from graphrec.checks import check_device
-from graphrec.datasets import DATASETS, is_sequential
+from graphrec.datasets import DATASETS, is_sequential, load_dataset
+from graphrec.models.base import popularity_reference
 from graphrec.threads import configure_threads
 from graphrec.training import load_model
+
+log = logging.getLogger("graphrec")
 
 THREADS_HELP = (
     "CPU threads: a number, or auto (default): the CPUs available to the process "
@@ -200,11 +204,31 @@ def load_retriever(args: argparse.Namespace, data):
     return retriever.eval()
 
 
-def check_model_data(model, data, what: str, args: argparse.Namespace) -> None:
+def check_model_data(
+    model, data, what: str, args: argparse.Namespace, state: dict | None = None
+) -> None:
     """``model.check_data`` (catalogue, users, categories, training popularity),
-    honouring ``--trust-item-ids``."""
+    honouring ``--trust-item-ids``.
+
+    A checkpoint of an older graphrec keeps no training popularity; when it
+    meets another dataset than its own, the popularity of its own training split
+    is read instead (where that dataset is at hand), so the check still runs.
+    """
     if getattr(args, "trust_item_ids", False):
         model.popularity_reference = None
+    elif getattr(model, "popularity_reference", None) is None and state is not None:
+        info = state.get("run_info", {})
+        own = info.get("dataset")
+        if own is not None and str(own) != str(getattr(args, "dataset", None) or own):
+            try:
+                kwargs = {"root": args.root, "valid_fraction": info.get("valid_fraction", 0.1)}
+                if own != "synthetic":
+                    kwargs["cache"] = not getattr(args, "no_cache", False)
+                model.popularity_reference = popularity_reference(
+                    load_dataset(own, "train", **kwargs)
+                )
+            except (OSError, ValueError) as e:
+                log.info("%s: its training data %s is not at hand (%s)", what, own, e)
     model.check_data(data, what)
 
 

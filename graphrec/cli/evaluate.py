@@ -33,7 +33,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     common.configure_model_threads(args, model)
     name, kwargs = common.checkpoint_data(args, state)
     data = load_dataset(name, args.split, **kwargs)
-    common.check_model_data(model, data, args.checkpoint, args)
+    common.check_model_data(model, data, args.checkpoint, args, state)
     ks = tuple(args.ks)
     negatives = common.eval_negatives(args, name, model)
     title = f"{type(model).__name__} ({args.checkpoint})"
