@@ -44,28 +44,6 @@ def _number(text: str, cast, what: str):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int, "an integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def session_length(text: str) -> int:
-    """``--min-session-length``: a session needs two clicks to give a sample."""
-    value = _number(text, int, "an integer")
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2 (one click gives no sample), got {value}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    value = _number(text, int, "an integer")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _finite(text: str) -> float:
     value = _number(text, float, "a number")
     if not math.isfinite(value):
@@ -73,39 +51,28 @@ def _finite(text: str) -> float:
     return value
 
 
-def positive_float(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
-    return value
+def _checked(cast, ok, rule: str):
+    """An argparse type: ``cast`` the text (``int``, or a finite float), then
+    refuse values for which ``ok`` is false, saying ``rule``."""
+
+    def parse(text: str):
+        value = _number(text, int, "an integer") if cast is int else _finite(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must {rule}, got {value:g}")
+        return value
+
+    return parse
 
 
-def nonnegative_float(text: str) -> float:
-    value = _finite(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
-    return value
-
-
-def decay_factor(text: str) -> float:
-    value = _finite(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1] (1 = no decay), got {value:g}")
-    return value
-
-
-def holdout_fraction(text: str) -> float:
-    value = _finite(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {value:g}")
-    return value
-
-
-def open_fraction(text: str) -> float:
-    value = _finite(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {value:g}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "be >= 1")
+nonnegative_int = _checked(int, lambda v: v >= 0, "be >= 0")
+#: ``--min-session-length``: a session needs two clicks to give a sample
+session_length = _checked(int, lambda v: v >= 2, "be >= 2 (one click gives no sample)")
+positive_float = _checked(float, lambda v: v > 0, "be > 0")
+nonnegative_float = _checked(float, lambda v: v >= 0, "be >= 0")
+decay_factor = _checked(float, lambda v: 0 < v <= 1, "lie in (0, 1] (1 = no decay)")
+holdout_fraction = _checked(float, lambda v: 0 <= v < 1, "lie in [0, 1)")
+open_fraction = _checked(float, lambda v: 0 < v < 1, "lie in (0, 1)")
 
 
 def int_list(text: str) -> list[int]:
