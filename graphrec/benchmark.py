@@ -4,7 +4,8 @@
 model is trained with its registry defaults (:data:`TRAINING_DEFAULTS`, the
 hyper-parameters of its paper or of its authors' code), selected on the
 validation split, then tested once. Popularity and S-POP come beside them.
-Results land in ``out_dir`` as ``results.json`` (every seed and the summary),
+The kNN baselines (SKNN, V-SKNN, STAN, VSTAN, arguments chosen on validation)
+come too. Results land in ``out_dir`` as ``results.json`` (every seed and the summary),
 ``results.csv`` and ``results.md`` (mean ± standard deviation over seeds).
 
 A benchmark resumes: a model/seed whose ``result.json`` exists is read back,
@@ -39,6 +40,7 @@ from graphrec.models import (
     SessionPopularity,
     build_model,
 )
+from graphrec.models.knn import KNN_METHODS, tune
 from graphrec.training import Trainer
 
 log = logging.getLogger("graphrec.benchmark")
@@ -46,6 +48,8 @@ log = logging.getLogger("graphrec.benchmark")
 #: Data options that differ per model on user-sequential data (SDM's short-term
 #: window and long-term history, as in its paper and the Amazon tutorial).
 SEQUENTIAL_DATA = {"sdm": {"max_length": 10, "history_length": 50}}
+#: rows that are not trained over seeds: counted or fitted, one run
+BASELINES = ("POP", "S-POP", *KNN_METHODS)
 #: Test negatives: every model, retrieval ones included, is also ranked against
 #: the same 100 sampled negatives, so rankers (DIN, DIEN) have a row.
 NEGATIVES = 100
@@ -97,6 +101,7 @@ def run_benchmark(
     negatives: int = NEGATIVES,
     num_threads: int | str | None = None,
     reuse_memory: bool = True,
+    knn: bool = True,
 ) -> dict[str, Any]:
     """Train and test ``models`` over ``seeds`` on ``dataset``; write the tables.
 
@@ -130,6 +135,10 @@ def run_benchmark(
         train (bool): ``False`` only reads back finished runs and writes the
             tables from them (runs not yet done are left out and listed).
             (default: ``True``)
+        knn (bool): also the kNN baselines SKNN, V-SKNN, STAN and VSTAN, their
+            arguments chosen on the validation split
+            (:func:`graphrec.models.knn.tune`; read back from
+            ``knn-<name>.json`` once done). (default: ``True``)
 
     Returns:
         The content of ``results.json``: ``runs`` (every model and seed),
@@ -181,6 +190,8 @@ def run_benchmark(
             runs.setdefault(name, []).append(record)
             print(_one_line(name, seed, record), flush=True)
     base = splits(_data_options("srgnn", dataset, max_length, history_length))
+    if knn:
+        runs.update(_knn_runs(base, out, dataset, negatives))
     train_split = base["train"]
     for name, model in (
         ("S-POP", SessionPopularity.from_dataset(train_split)),
@@ -206,6 +217,35 @@ def run_benchmark(
     (out / "results.csv").write_text(results_csv(result))
     (out / "results.md").write_text(results_markdown(result))
     return result
+
+
+def _knn_runs(base: dict, out: Path, dataset: str, negatives: int) -> dict[str, list]:
+    """The kNN baselines, arguments chosen on validation (read back when done)."""
+    runs: dict[str, list] = {}
+    if base["train"].sessions is None:
+        log.info("kNN baselines left out: the training split keeps no sessions")
+        return runs
+    metric = "NDCG@10" if is_sequential(dataset) else "HR@20"
+    for name in KNN_METHODS:
+        done = out / f"knn-{name}.json"
+        if done.is_file():
+            record = json.loads(done.read_text())
+        else:
+            start = time.perf_counter()
+            model, info = tune(name, base["train"], base["valid"], metric=metric)
+            tuned = _since(start)
+            start = time.perf_counter()
+            metrics = evaluate(model, base["test"], ks=(5, 10, 20), negatives=negatives)
+            record = {"seed": None, "metrics": metrics, "hparams": info["arguments"],
+                      "monitor": metric, "valid": info["valid"], "tune_seconds": tuned,
+                      "eval_seconds": _since(start)}  # fmt: skip
+            done.write_text(json.dumps(record, indent=2) + "\n")
+        runs[name] = [record]
+        shown = ", ".join(f"{k}={v}" for k, v in record["hparams"].items())
+        value = 100 * record["metrics"][metric]
+        print(f"{name} ({shown}, chosen on validation {metric}): test {metric} {value:.2f}",
+              flush=True)  # fmt: skip
+    return runs
 
 
 def _since(start: float) -> float:
@@ -327,7 +367,7 @@ def results_markdown(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in result["summary"].items():
         shown = MODELS[name].__name__ if name in MODELS else name  # SRGNN, AttRec, ...
-        cells = [shown, str(s["runs"]) if name not in ("POP", "S-POP") else "–"]
+        cells = [shown, "–" if name in BASELINES else str(s["runs"])]
         cells += [_cell(s["metrics"].get(c)) for c in columns]
         if "best_epoch" in s:
             cells.append(f"{s['best_epoch']['mean']:.1f} / {s['epochs_run']['mean']:.1f}")

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -48,7 +49,7 @@ def test_report_only_reads_finished_runs(tmp_path, capsys):
     (out / "srgnn-s0").mkdir(parents=True)
     (out / "srgnn-s0" / "result.json").write_text(json.dumps(record(0, 0.25, 3.0)))
     result = run_benchmark(["srgnn", "stamp"], "synthetic", seeds=[0, 1], out_dir=out,
-                           train=False, negatives=5)  # fmt: skip
+                           train=False, negatives=5, knn=False)  # fmt: skip
     assert [r["seed"] for r in result["runs"]["srgnn"]] == [0]
     assert "stamp" not in result["summary"]
     assert "stamp seed 1: not run yet" in capsys.readouterr().out
@@ -65,7 +66,7 @@ def test_an_interrupted_benchmark_continues_its_run_exactly(tmp_path, monkeypatc
     run directory, not restarted) and ends with the uninterrupted run's metrics."""
     from graphrec.training import Trainer
 
-    kwargs = dict(seeds=[0], epochs=2, max_steps=5, negatives=5, num_threads=1)
+    kwargs = dict(seeds=[0], epochs=2, max_steps=5, negatives=5, num_threads=1, knn=False)
     reference = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "ref", **kwargs)
     original = Trainer._end_epoch
 
@@ -96,5 +97,32 @@ def test_an_interrupted_benchmark_continues_its_run_exactly(tmp_path, monkeypatc
 
 def test_default_output_is_under_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run_benchmark(["srgnn"], "synthetic", seeds=[0], train=False, negatives=5)
+    run_benchmark(["srgnn"], "synthetic", seeds=[0], train=False, negatives=5, knn=False)
     assert (tmp_path / "runs" / "benchmark" / "synthetic" / "results.md").is_file()
+
+
+def test_knn_baselines_are_tuned_tested_and_read_back(tmp_path, monkeypatch, capsys):
+    import graphrec.models.knn as knn
+    from graphrec.datasets import synthetic
+    from graphrec.datasets.io import write_sessions
+
+    for split in ("train", "test"):  # a small session folder
+        data = synthetic(num_sessions=600, num_items=80, num_categories=4, split=split,
+                         valid_fraction=0)  # fmt: skip
+        items, ptr = data.sessions[0].tolist(), data.sessions[1].tolist()
+        sessions = [items[a:b] for a, b in itertools.pairwise(ptr)]
+        write_sessions(tmp_path / "log" / f"{split}_sessions.txt", sessions)
+    monkeypatch.setattr(knn, "KNN_GRID", {"k": (20, 100), "sample_size": (500,)})
+    out = tmp_path / "bench"
+    result = run_benchmark(["srgnn"], str(tmp_path / "log"), seeds=[0], out_dir=out,
+                           train=False, negatives=5, cache=False)  # fmt: skip
+    for name in ("SKNN", "V-SKNN", "STAN", "VSTAN"):
+        (record,) = result["runs"][name]
+        assert record["hparams"]["k"] in (20, 100) and "HR@20" in record["metrics"]
+        assert (out / f"knn-{name}.json").is_file()
+        assert f"| {name} | – |" in (out / "results.md").read_text()
+    assert "chosen on validation HR@20" in capsys.readouterr().out
+    monkeypatch.setattr(knn, "tune", None)  # read back: not tuned again
+    again = run_benchmark(["srgnn"], str(tmp_path / "log"), seeds=[0], out_dir=out,
+                          train=False, negatives=5, cache=False)  # fmt: skip
+    assert again["runs"]["STAN"] == result["runs"]["STAN"]

@@ -28,7 +28,11 @@ def test_train_writes_run(run_dir, capsys):
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def test_evaluate(run_dir, capsys):
+def test_evaluate(run_dir, capsys, monkeypatch):
+    import graphrec.models.knn as knn
+
+    # one point per argument: the kNN baselines are tuned, quickly (tune() is tested apart)
+    monkeypatch.setattr(knn, "KNN_GRID", {"k": (100,), "sample_size": (500,)})
     code = main(
         ["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--ks", "10", "--faiss", "hnsw",
          "--baselines", "--multi-target", "--session-rec"]
@@ -37,6 +41,10 @@ def test_evaluate(run_dir, capsys):
     assert code == 0 and "session-rec protocol" in out and "MAP@10" in out
     assert "HR@10" in out and "via faiss hnsw" in out and "S-POP" in out and "Recall@10" in out
     assert "ANN recall@10" in out  # beside every approximate evaluation
+    for name in ("SKNN", "V-SKNN", "STAN", "VSTAN"):  # chosen on validation, then tested
+        assert (
+            f"\n{name} " in out and f"{name}: k=100, sample_size=500 (chosen on validation" in out
+        )
 
 
 def test_refit(tmp_path, capsys):
@@ -221,7 +229,7 @@ def test_rankers_and_the_two_stage_pipeline(run_dir, tmp_path, capsys):
     assert "MRR@20" in record["valid"]  # selected on the pipeline's validation MRR@20
     ranker = str(tmp_path / "dien" / "best.pt")
     code = main(["evaluate", "--retriever", retriever, "--ranker", ranker, "-k", "30",
-                 "--ks", "10", "--baselines"])  # fmt: skip
+                 "--ks", "10", "--baselines", "--no-knn"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "SRGNN -> DIEN (k=30)" in out and "Recall@30" in out and "AUC" in out
     code = main(["evaluate", "--checkpoint", ranker, "--ks", "10"])
@@ -280,7 +288,7 @@ def test_benchmark_table_over_seeds(click_log, tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["benchmark", "--models", "srgnn,din", "--dataset", str(click_log), "--seeds", "0,1",
             "--epochs", "1", "--max-steps", "3", "--out", str(out), "--no-progress",
-            "--negatives", "5"]  # fmt: skip
+            "--negatives", "5", "--no-knn"]  # fmt: skip
     assert main(args) == 0
     result = json.loads((out / "results.json").read_text())
     assert set(result["runs"]) == {"srgnn", "din", "S-POP", "POP"}

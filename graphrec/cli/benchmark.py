@@ -28,6 +28,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
         negatives=args.negatives,
         num_threads=args.threads,
         reuse_memory=not args.no_reuse_memory,
+        knn=not args.no_knn,
     )
     print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
     print(results_markdown(result))
@@ -59,6 +60,9 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=common.threads, default="auto", help=common.THREADS_HELP)
     p.add_argument("--no-reuse-memory", action="store_true", help=common.REUSE_HELP)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--no-knn", action="store_true", help="leave out the kNN baselines (SKNN ... VSTAN)"
+    )
     p.add_argument(
         "--report", action="store_true", help="train nothing: tables from the runs already done"
     )

@@ -7,7 +7,7 @@ import time
 
 from graphrec.cli import common
 from graphrec.cli.tables import baselines, pipeline
-from graphrec.datasets import load_dataset
+from graphrec.datasets import is_sequential, load_dataset
 from graphrec.evaluation import (
     FaissRetriever,
     evaluate,
@@ -50,7 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         retriever = FaissRetriever(model.item_vectors(), kind=args.faiss, metric=model.metric)
         table[f"{title} via faiss {args.faiss}"] = evaluate(model, data, ks=ks, retriever=retriever)
     if args.baselines:
-        table.update(baselines(load_dataset(name, "train", **kwargs), data, ks, negatives))
+        table.update(_baselines(name, kwargs, data, ks, negatives, args.split, not args.no_knn))
     print(f"{name} / {args.split} (%):")
     print(format_table(table))
     if args.multi_target:
@@ -82,9 +82,21 @@ def evaluate_pipeline(args: argparse.Namespace) -> None:
     ks = tuple(args.ks)
     table = pipeline(args, retriever, ranker, data, negatives, ks)
     if args.baselines:
-        table.update(baselines(load_dataset(name, "train", **kwargs), data, ks, negatives))
+        table.update(_baselines(name, kwargs, data, ks, negatives, args.split, not args.no_knn))
     print(f"{name} / {args.split} (%):")
     print(format_table(table))
+
+
+def _baselines(name: str, kwargs: dict, data, ks, negatives, split: str, knn: bool) -> dict:
+    """POP, S-POP and the kNN methods (arguments chosen on the validation split,
+    never when the validation split is the one evaluated), from the checkpoint's
+    training split."""
+    train = load_dataset(name, "train", **kwargs)
+    valid = None
+    if knn and kwargs.get("valid_fraction", 0.1) > 0 and split != "valid":
+        valid = load_dataset(name, "valid", **kwargs)
+    metric = "NDCG@10" if is_sequential(name) else "HR@20"
+    return baselines(train, data, ks, negatives, valid=valid, metric=metric, knn=knn)
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -115,7 +127,13 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--ks", type=common.positive_int, nargs="+", default=[5, 10, 20])
     p.add_argument("--batch-size", type=common.positive_int, default=100)
     p.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default=None)
-    p.add_argument("--baselines", action="store_true", help="also evaluate POP and S-POP")
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also POP, S-POP and the kNN methods SKNN, V-SKNN, STAN, VSTAN (arguments "
+        "chosen on the validation split)",
+    )
+    p.add_argument("--no-knn", action="store_true", help="with --baselines: POP and S-POP only")
     p.add_argument("--multi-target", action="store_true", help="also the 80%% protocol")
     p.add_argument(
         "--session-rec",

@@ -8,14 +8,27 @@ import time
 from graphrec.distributed import is_distributed
 from graphrec.evaluation import evaluate
 from graphrec.models import Popularity, SessionPopularity, TwoStage
+from graphrec.models.knn import KNN_METHODS, tune
 
 
-def baselines(train, test, ks, negatives=None) -> dict[str, dict[str, float]]:
+def baselines(train, test, ks, negatives=None, valid=None, metric="HR@20", knn=True):
+    """POP and S-POP; with a validation split, the four kNN methods too (their
+    arguments chosen on it, :func:`graphrec.models.knn.tune`)."""
     shared = {"ks": ks, "negatives": negatives, "distributed": is_distributed()}
-    return {
-        "S-POP": evaluate(SessionPopularity.from_dataset(train), test, **shared),
-        "POP": evaluate(Popularity.from_dataset(train), test, **shared),
-    }
+    table = {}
+    if valid is not None and train.sessions is not None:
+        for name in KNN_METHODS:
+            start = time.perf_counter()
+            model, info = tune(name, train, valid, metric=metric)
+            table[name] = evaluate(model, test, **shared)
+            chosen = ", ".join(f"{k}={v}" for k, v in info["arguments"].items())
+            print(f"{name}: {chosen} (chosen on validation {metric}, "
+                  f"{time.perf_counter() - start:.0f} s)")  # fmt: skip
+    elif valid is None and knn:
+        print("kNN baselines left out: they choose their arguments on a validation split")
+    table["S-POP"] = evaluate(SessionPopularity.from_dataset(train), test, **shared)
+    table["POP"] = evaluate(Popularity.from_dataset(train), test, **shared)
+    return table
 
 
 def test_metrics(args: argparse.Namespace, model, data, negatives, ks=(5, 10, 20)) -> dict:

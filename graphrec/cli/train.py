@@ -224,7 +224,7 @@ def _train(args: argparse.Namespace, run_dir: Path, label: str) -> dict[str, dic
         model = refit
     if retriever is not None:
         table.update(pipeline(args, retriever, model, test, negatives))
-    table.update(baselines(train, test, (5, 10, 20), negatives))
+    table.update(baselines(train, test, (5, 10, 20), negatives, knn=False))
     if is_main_process():
         (run_dir / "test_metrics.json").write_text(json.dumps(table, indent=2) + "\n")
     print(f"\ntest split, {len(test)} samples (%):")
