@@ -4,6 +4,7 @@ from graphrec.models.attrec import AttRec
 from graphrec.models.base import RetrievalRecommender, SessionRecommender, similarity
 from graphrec.models.dien import DIEN
 from graphrec.models.din import DIN
+from graphrec.models.knn import STAN, VSKNN, VSTAN, SessionKNN
 from graphrec.models.popularity import Popularity, SessionPopularity
 from graphrec.models.ranking import RankingRecommender, behaviour_sequence
 from graphrec.models.registry import (
@@ -25,11 +26,15 @@ __all__ = [
     "SDM",
     "SRGNN",
     "STAMP",
+    "STAN",
     "TRAINING_DEFAULTS",
+    "VSKNN",
+    "VSTAN",
     "AttRec",
     "Popularity",
     "RankingRecommender",
     "RetrievalRecommender",
+    "SessionKNN",
     "SessionPopularity",
     "SessionRecommender",
     "TwoStage",
