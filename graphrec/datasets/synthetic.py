@@ -20,6 +20,7 @@ def generate_sessions(
     mean_length: float = 5.0,
     max_length: int = 30,
     repeat_rate: float = 0.0,
+    successor_share: float = 0.6,
 ) -> dict[str, np.ndarray]:
     """Generate a click log in time order.
 
@@ -32,9 +33,10 @@ def generate_sessions(
     * users own several sessions spread over time and a lasting preference for
       2-3 categories (what DIN/DIEN, AttRec and SDM pick up);
     * a session starts in one of its user's categories; each next click
-      follows a favoured successor (60%), a popular item of the current
-      category (25%) or a jump to another of the user's categories (15%);
-      lengths are ``2 + Poisson(mean_length - 2)``, at most ``max_length``;
+      follows a favoured successor (``successor_share``, 60% by default), a
+      popular item of the current category or a jump to another of the user's
+      categories (the rest, 5 : 3; 25% and 15% by default); lengths are
+      ``2 + Poisson(mean_length - 2)``, at most ``max_length``;
     * with ``repeat_rate > 0``, each next click is first, with that
       probability, a repeat: an item drawn uniformly from the session's
       earlier clicks (repeat consumption, what S-POP exploits). The share of
@@ -45,7 +47,8 @@ def generate_sessions(
         A dict with ``items`` (concatenated clicks, ids ``1 .. num_items``),
         ``ptr`` (session boundaries), ``user`` per session (ids
         ``1 .. num_users``), and
-        ``item_category`` (``[num_items + 1]``, categories ``1 .. num_categories``, 0 for padding).
+        ``item_category`` (``[num_items + 1]``, categories ``1 .. num_categories``, 0 for padding)
+        and ``successors`` (``[num_items + 1, 4]``, each item's favoured successors).
     """
     for name, v in (("num_sessions", num_sessions), ("num_items", num_items)):
         if v < 1:
@@ -58,6 +61,10 @@ def generate_sessions(
         raise ValueError(f"mean_length must be >= 2, got {mean_length}")
     if not 0 <= repeat_rate < 1:
         raise ValueError(f"repeat_rate must lie in [0, 1), got {repeat_rate}")
+    if not 0 <= successor_share <= 1:
+        raise ValueError(f"successor_share must lie in [0, 1], got {successor_share}")
+    # the rest of the transitions: 5 : 3 between the category's popular items and jumps
+    within_category = successor_share + (1 - successor_share) * 0.625
     rng = np.random.default_rng(seed)
     category = rng.integers(1, num_categories + 1, size=num_items + 1)  # 0 = padding
     category[0] = 0
@@ -91,9 +98,9 @@ def generate_sessions(
                 out[pos + t] = item
                 continue
             r = rng.random()
-            if r < 0.60:
+            if r < successor_share:
                 item = successors[item, rng.integers(0, 4)]
-            elif r < 0.85:
+            elif r < within_category:
                 c = category[item]
                 item = rng.choice(members[c], p=member_p[c])
             else:
@@ -106,6 +113,7 @@ def generate_sessions(
         "ptr": np.concatenate([[0], np.cumsum(lengths)]),
         "user": users,
         "item_category": category,
+        "successors": successors,
     }
 
 
@@ -117,11 +125,14 @@ def _generate_cached(
     num_categories: int,
     seed: int,
     repeat_rate: float,
+    mean_length: float,
+    successor_share: float,
 ) -> dict[str, np.ndarray]:
     """The three splits of one log are cut from a single generation."""
     return generate_sessions(
-        num_sessions, num_items, num_users, num_categories, seed, repeat_rate=repeat_rate
-    )
+        num_sessions, num_items, num_users, num_categories, seed, repeat_rate=repeat_rate,
+        mean_length=mean_length, successor_share=successor_share,
+    )  # fmt: skip
 
 
 def synthetic(
@@ -137,6 +148,8 @@ def synthetic(
     max_length: int | None = None,
     history_length: int = 0,
     repeat_rate: float = 0.0,
+    mean_length: float = 5.0,
+    successor_share: float = 0.6,
 ) -> SessionDataset:
     """The embedded synthetic dataset, split like the benchmarks.
 
@@ -166,12 +179,21 @@ def synthetic(
             user as the long-term history (0: none). (default: ``0``)
         repeat_rate (float): probability that a next click repeats an earlier
             click of its session (see :func:`generate_sessions`). (default: ``0``)
+        mean_length (float): mean clicks per session (at least 2). (default: ``5``)
+        successor_share (float): the probability that a next click follows
+            one of the item's favoured successors: how predictable a new click
+            is (the other steps land on a successor by chance too, a popular
+            item of the category often being one). (default: ``0.6``)
+
+    The regime of long, repeat-heavy real sessions, where S-POP beats SR-GNN,
+    is ``mean_length=15, successor_share=0.1, repeat_rate=0.4``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed, repeat_rate)
+    log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed, repeat_rate,
+                           float(mean_length), float(successor_share))  # fmt: skip
     # copies: the cached arrays are shared between splits and must stay intact
     items, ptr = torch.tensor(log["items"]), torch.tensor(log["ptr"])
     users = torch.tensor(log["user"])
@@ -198,12 +220,24 @@ def synthetic(
         sessions=select_sessions(items, ptr, index),
         item_category=torch.tensor(log["item_category"]),
         num_users=num_users,
-        name=f"synthetic/{split}" if not repeat_rate else f"synthetic-r{repeat_rate:g}/{split}",
+        name=_name(repeat_rate, mean_length, successor_share) + f"/{split}",
     )
     # each sample's session among the split's own, and its target's place in it
     dataset.sample_session = torch.searchsorted(index, sample_session[keep])
     dataset.target_position = prefix_length[keep]
     return dataset
+
+
+def _name(repeat_rate: float, mean_length: float, successor_share: float) -> str:
+    """``synthetic``, with the generator's settings that differ from the defaults."""
+    name = "synthetic"
+    if repeat_rate:
+        name += f"-r{repeat_rate:g}"
+    if mean_length != 5.0:
+        name += f"-len{mean_length:g}"
+    if successor_share != 0.6:
+        name += f"-succ{successor_share:g}"
+    return name
 
 
 DEMO_SIZE = {"num_sessions": 50000, "num_items": 3000, "num_users": 2500, "num_categories": 50}

@@ -70,3 +70,36 @@ def test_repeat_rate_controls_repeated_next_clicks():
     assert abs(high - (0.5 + 0.5 * low)) < 0.03
     with pytest.raises(ValueError, match="repeat_rate"):
         generate_sessions(repeat_rate=1.0)
+
+
+def test_default_log_is_unchanged_by_the_new_knobs():
+    """The default log is the one the previous release generated (its first
+    clicks and the sum of its ids, recorded from that code)."""
+    log = generate_sessions(num_sessions=500, num_items=200, num_users=40, num_categories=5)
+    assert log["items"][:12].tolist() == [89, 162, 162, 12, 86, 151, 81, 162, 12, 162, 39, 58]
+    assert int(log["items"].sum()) == 233019
+
+
+def test_successor_share_and_mean_length():
+    def successor_share(log):
+        items, ptr = log["items"], log["ptr"]
+        starts = set(ptr[:-1].tolist())
+        follows = [log["successors"][items[t]].tolist().count(items[t + 1]) > 0
+                   for t in range(len(items) - 1) if t + 1 not in starts]  # fmt: skip
+        return sum(follows) / len(follows)
+
+    kw = dict(num_sessions=2000, num_items=1000, num_categories=20, seed=0)
+    # the other steps land on a successor by chance too (a popular item of the
+    # category often is one): the share is s + (1 - s) * chance
+    chance = successor_share(generate_sessions(**kw, successor_share=0.0))
+    for share in (0.1, 0.6, 0.9):
+        measured = successor_share(generate_sessions(**kw, successor_share=share))
+        assert abs(measured - (share + (1 - share) * chance)) < 0.03, (share, measured)
+    long = generate_sessions(**kw, mean_length=15.0)
+    lengths = long["ptr"][1:] - long["ptr"][:-1]
+    assert abs(lengths.mean() - 15) < 0.3
+    data = synthetic(num_sessions=300, num_items=200, num_categories=5, mean_length=15.0,
+                     successor_share=0.1, repeat_rate=0.4)  # fmt: skip
+    assert data.name == "synthetic-r0.4-len15-succ0.1/train"
+    with pytest.raises(ValueError, match="successor_share"):
+        generate_sessions(successor_share=1.5)
