@@ -87,6 +87,11 @@ def evaluate(
         check_int("negatives", negatives, minimum=1)
     if retriever is not None and not isinstance(model, RetrievalRecommender):
         raise TypeError(f"a faiss retriever needs a retrieval model, got {type(model).__name__}")
+    if retriever is not None and not model.plain_similarity:
+        raise ValueError(
+            f"{type(model).__name__} scores with the repeat-explore mixture: rank it exactly "
+            "(without a faiss retriever)"
+        )
     if candidates is not None and candidates.size(0) != len(dataset):
         raise ValueError(f"candidates has {candidates.size(0)} rows for {len(dataset)} samples")
     device = torch.device(device) if device is not None else model.item_ids.device
@@ -103,7 +108,8 @@ def evaluate(
     model.eval()
     # a retrieval model's item vectors are computed once, not once per block,
     # and its sessions are embedded EMBED_BLOCK at a time (scored batch_size at a time)
-    retrieval = full_ranking and isinstance(model, RetrievalRecommender)
+    # (a repeat-aware model's scores are its mixture's, not the plain similarity)
+    retrieval = full_ranking and isinstance(model, RetrievalRecommender) and model.plain_similarity
     items = model.item_vectors() if retrieval else None
     blocked = retrieval and retriever is None and candidates is None
     item_bias = None

@@ -20,6 +20,7 @@ from graphrec.nn.functional import (
     mm_nt,
     sink_embedding,
 )
+from graphrec.nn.repeat_explore import RepeatExplore
 
 
 class SessionRecommender(nn.Module):
@@ -367,6 +368,12 @@ class RetrievalRecommender(SessionRecommender):
     #: ``"dot"`` (inner product) or ``"l2"`` (negative squared Euclidean distance)
     metric: str = "dot"
 
+    def __init__(self, num_items: int) -> None:
+        super().__init__(num_items)
+        #: the repeat-explore mixture over this model's softmax (``repeat=True``), or None
+        self.repeat_explore: RepeatExplore | None = None
+        self.repeat, self.mask_explore = False, False
+
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         """``[B, d]`` session representations."""
         raise NotImplementedError  # abstract
@@ -375,8 +382,34 @@ class RetrievalRecommender(SessionRecommender):
         """``[num_items + 1, d]``: the vectors sessions are scored against."""
         return self.item_embedding.weight
 
+    def init_repeat(self, repeat: bool, mask_explore: bool, hidden_channels: int) -> None:
+        """Set up the constructor's ``repeat`` / ``mask_explore`` options (every
+        retrieval model takes them): :class:`graphrec.nn.RepeatExplore` on top of
+        the model's own scores."""
+        if mask_explore and not repeat:
+            raise ValueError("mask_explore=True needs repeat=True")
+        self.repeat, self.mask_explore = repeat, mask_explore
+        self.repeat_explore = (
+            RepeatExplore(hidden_channels, mask_explore=mask_explore) if repeat else None
+        )
+
+    @property
+    def plain_similarity(self) -> bool:
+        """Whether :meth:`score` is the similarity of :meth:`session_embedding` and
+        :meth:`item_vectors` alone (the evaluator's blocked products rely on it);
+        not so with the repeat-explore mixture."""
+        return self.repeat_explore is None
+
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
         items = self.item_vectors()
+        if self.repeat_explore is not None:
+            h = self.session_embedding(batch)
+            clicks = batch.x[batch.alias]
+            scores = self.repeat_explore.scores(
+                similarity(h, items, self.metric), h, items[clicks], clicks,
+                batch.click_session(), batch.click_ptr(),
+            )  # fmt: skip
+            return scores if candidates is None else scores.gather(1, candidates)
         if candidates is not None:
             items = items[candidates]
         return similarity(self.session_embedding(batch), items, self.metric)
@@ -397,6 +430,8 @@ class RetrievalRecommender(SessionRecommender):
         return sink_embedding(index, self.item_embedding.weight, self._sink)
 
     def loss(self, batch: SessionBatch) -> Tensor:
+        if self.repeat_explore is not None:
+            return self._repeat_loss(batch)
         if self.metric != "dot":
             return super().loss(batch)
         items = self.item_vectors()
@@ -410,6 +445,37 @@ class RetrievalRecommender(SessionRecommender):
         finally:
             self._sink = None
         return full_softmax_cross_entropy(h, items, batch.y, sink)
+
+    def _repeat_loss(self, batch: SessionBatch) -> Tensor:
+        """The mixture's exact negative log-likelihood, its explore part from the
+        model's own (fused) full-catalogue cross-entropy."""
+        h, explore_nll = _per_sample_ce(self, batch)
+        items = self.item_vectors()
+        clicks = batch.x[batch.alias]
+        session = batch.click_session()
+        item_logits = None
+        if self.mask_explore:
+            item_logits = similarity_pairs(h[session], items[clicks], self.metric)
+        target_logit = similarity_pairs(h, items[batch.y], self.metric)
+        nll = self.repeat_explore.nll(
+            explore_nll, target_logit, h, items[clicks], clicks, session, batch.click_ptr(),
+            batch.y, item_logits,
+        )  # fmt: skip
+        return nll.mean()
+
+
+def _repeat_repr(model: RetrievalRecommender) -> str:
+    """``", repeat=True"`` (and ``mask_explore``) for a model's ``__repr__``."""
+    if model.repeat_explore is None:
+        return ""
+    return ", repeat=True" + (", mask_explore=True" if model.mask_explore else "")
+
+
+def similarity_pairs(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:
+    """``[B]``: the score of each row of ``items`` for the same row of ``queries``."""
+    if metric == "dot":
+        return (queries * items).sum(1)
+    return -(queries - items).square().sum(1)
 
 
 def compare_catalogues(
@@ -524,6 +590,23 @@ def check_popularity(reference: Tensor, counts: Tensor, what: str, name: str) ->
         "other items (the same ids, reassigned). If they do mean the same items, set "
         "model.popularity_reference = None (command line: --trust-item-ids)"
     )
+
+
+def _per_sample_ce(model: RetrievalRecommender, batch: SessionBatch) -> tuple[Tensor, Tensor]:
+    """``(h, nll)``: the session vectors and each sample's cross-entropy over the
+    catalogue (fused on a CPU).
+
+    No :class:`~graphrec.nn.functional.GradientSink` here: the mixture's loss
+    also reads the table outside the fused function (the clicks' and targets'
+    vectors), and autograd may then sum the table's gradients into a new
+    tensor before a sunk lookup adds its rows into the old one.
+    """
+    items = model.item_vectors()
+    h = model.session_embedding(batch)
+    if model.metric != "dot" or items.device.type != "cpu":
+        logits = similarity(h, items, model.metric)[:, 1:]
+        return h, F.cross_entropy(logits, batch.y - 1, reduction="none")
+    return h, full_softmax_cross_entropy(h, items, batch.y, reduction="none")
 
 
 def batch_users(batch: SessionBatch, num_users: int) -> Tensor:

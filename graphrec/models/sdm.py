@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import RetrievalRecommender, batch_users
+from graphrec.models.base import RetrievalRecommender, _repeat_repr, batch_users
 from graphrec.nn.functional import masked_attention_pool
 
 SOFTMAX = ("full", "sampled")
@@ -73,6 +73,11 @@ class SDM(RetrievalRecommender):
         num_layers (int): LSTM layers. (default: ``1``)
         softmax (str): ``"full"`` or ``"sampled"``. (default: ``"full"``)
         num_sampled (int): negatives of the sampled softmax. (default: ``100``)
+        repeat (bool): mix the next click's softmax with a repeat mode over the
+            session's own clicks (:class:`graphrec.nn.RepeatExplore`, RepeatNet's
+            mixture; the loss is its exact likelihood). (default: ``False``)
+        mask_explore (bool): with ``repeat``, leave the session's items out of
+            the explore softmax, as RepeatNet does. (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -93,6 +98,8 @@ class SDM(RetrievalRecommender):
         num_layers: int = 1,
         softmax: str = "full",
         num_sampled: int = 100,
+        repeat: bool = False,
+        mask_explore: bool = False,
     ) -> None:
         super().__init__(num_items)
         if softmax not in SOFTMAX:
@@ -125,6 +132,9 @@ class SDM(RetrievalRecommender):
             self.register_buffer("item_category", torch.zeros(num_items + 1, dtype=torch.long))
         else:
             self.item_category = None
+        if repeat and softmax != "full":
+            raise ValueError("repeat=True needs softmax='full' (the mixture's exact likelihood)")
+        self.init_repeat(repeat, mask_explore, d)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -141,6 +151,8 @@ class SDM(RetrievalRecommender):
         self.self_attention._reset_parameters()
         for lin in (self.lin_long, self.lin_gate_user, self.lin_gate_short, self.lin_gate_long):
             lin.reset_parameters()
+        if self.repeat_explore is not None:
+            self.repeat_explore.reset_parameters()
 
     def _embed(self, items: list[Tensor], categories: list[Tensor] | None) -> list[list[Tensor]]:
         """Embeddings of several id tensors, one table lookup per feature.
@@ -224,5 +236,5 @@ class SDM(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"num_heads={self.num_heads}, softmax={self.softmax!r})"
+            f"num_heads={self.num_heads}, softmax={self.softmax!r}{_repeat_repr(self)})"
         )

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import RetrievalRecommender
+from graphrec.models.base import RetrievalRecommender, _repeat_repr
 from graphrec.nn.srgnn_conv import SRGNNConv
 
 
@@ -42,6 +42,11 @@ class SRGNN(RetrievalRecommender):
         num_layers (int): gated GNN steps (weights shared). (default: ``1``)
         hybrid (bool): use :math:`\mathbf{s}_h` (eq. 7); ``False`` scores with
             :math:`\mathbf{s}_g` alone. (default: ``True``)
+        repeat (bool): mix the next click's softmax with a repeat mode over the
+            session's own clicks (:class:`graphrec.nn.RepeatExplore`, RepeatNet's
+            mixture; the loss is its exact likelihood). (default: ``False``)
+        mask_explore (bool): with ``repeat``, leave the session's items out of
+            the explore softmax, as RepeatNet does. (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -55,6 +60,8 @@ class SRGNN(RetrievalRecommender):
         hidden_channels: int = 100,
         num_layers: int = 1,
         hybrid: bool = True,
+        repeat: bool = False,
+        mask_explore: bool = False,
     ) -> None:
         super().__init__(num_items)
         if hidden_channels < 1 or num_layers < 1:
@@ -68,6 +75,7 @@ class SRGNN(RetrievalRecommender):
         self.lin_key = nn.Linear(hidden_channels, hidden_channels)  # W_2
         self.lin_attention = nn.Linear(hidden_channels, 1, bias=False)  # q
         self.lin_hybrid = nn.Linear(2 * hidden_channels, hidden_channels) if hybrid else None
+        self.init_repeat(repeat, mask_explore, hidden_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -77,6 +85,8 @@ class SRGNN(RetrievalRecommender):
             nn.init.uniform_(p, -bound, bound)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
+        if self.repeat_explore is not None:
+            self.repeat_explore.reset_parameters()
 
     def node_states(self, batch: SessionBatch) -> Tensor:
         """``[N, d]``: item embeddings of the graph nodes after the GNN steps."""
@@ -104,5 +114,5 @@ class SRGNN(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, "
             f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
-            f"hybrid={self.hybrid})"
+            f"hybrid={self.hybrid}{_repeat_repr(self)})"
         )

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import RetrievalRecommender
+from graphrec.models.base import RetrievalRecommender, _repeat_repr
 from graphrec.nn.functional import clip_norm
 
 VARIANTS = ("paper", "code")
@@ -61,6 +61,11 @@ class STAMP(RetrievalRecommender):
         variant (str): ``"paper"`` or ``"code"``. (default: ``"paper"``)
         max_norm (float, optional): the input-embedding clip of the code
             variant. (default: ``1.5``)
+        repeat (bool): mix the next click's softmax with a repeat mode over the
+            session's own clicks (:class:`graphrec.nn.RepeatExplore`, RepeatNet's
+            mixture; the loss is its exact likelihood). (default: ``False``)
+        mask_explore (bool): with ``repeat``, leave the session's items out of
+            the explore softmax, as RepeatNet does. (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -74,6 +79,8 @@ class STAMP(RetrievalRecommender):
         hidden_channels: int = 100,
         variant: str = "paper",
         max_norm: float | None = 1.5,
+        repeat: bool = False,
+        mask_explore: bool = False,
     ) -> None:
         super().__init__(num_items)
         if variant not in VARIANTS:
@@ -92,6 +99,7 @@ class STAMP(RetrievalRecommender):
         self.lin_attention = nn.Linear(d, 1, bias=False)  # w_0
         self.lin_session = nn.Linear(d, d, bias=bias)  # W_s (b_s)
         self.lin_target = nn.Linear(d, d, bias=bias)  # W_t (b_t)
+        self.init_repeat(repeat, mask_explore, d)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -127,5 +135,6 @@ class STAMP(RetrievalRecommender):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, "
-            f"hidden_channels={self.hidden_channels}, variant={self.variant!r})"
+            f"hidden_channels={self.hidden_channels}, variant={self.variant!r}"
+            f"{_repeat_repr(self)})"
         )

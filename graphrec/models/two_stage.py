@@ -94,6 +94,10 @@ class TwoStage(SessionRecommender):
             raise ValueError(f"k must lie in 1..{ranker.num_items}, got {k}")
         if index is not None and not isinstance(retriever, RetrievalRecommender):
             raise TypeError("an index needs a retrieval model as the first stage")
+        if index is not None and not retriever.plain_similarity:
+            raise ValueError(
+                "a repeat-aware retriever ranks by its mixture: use it without an index"
+            )
         super().__init__(ranker.num_items)
         if not torch.equal(retriever.item_ids.cpu(), ranker.item_ids.cpu()):
             raise ValueError("the retriever and the ranker were trained on different item ids")

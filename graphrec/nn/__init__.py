@@ -14,6 +14,7 @@ from graphrec.nn.functional import (
 from graphrec.nn.local_activation_unit import LocalActivationUnit
 from graphrec.nn.mlp import MLP
 from graphrec.nn.relu_self_attention import ReLUSelfAttention
+from graphrec.nn.repeat_explore import RepeatExplore
 from graphrec.nn.srgnn_conv import SRGNNConv
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "GradientSink",
     "LocalActivationUnit",
     "ReLUSelfAttention",
+    "RepeatExplore",
     "SRGNNConv",
     "clip_norm",
     "full_softmax_cross_entropy",

@@ -229,7 +229,12 @@ class _FullSoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, h: Tensor, weight: Tensor, target: Tensor, sink: GradientSink | None
+        ctx,
+        h: Tensor,
+        weight: Tensor,
+        target: Tensor,
+        sink: GradientSink | None,
+        per_sample: bool = False,
     ) -> Tensor:
         weight = weight.contiguous()
         n, d = weight.shape
@@ -253,12 +258,14 @@ class _FullSoftmaxCrossEntropy(torch.autograd.Function):
         ctx.save_for_backward(h, weight, target, share, *segments)
         ctx.firsts = firsts
         ctx.sink = sink
-        return nll.mean().to(h.dtype)
+        ctx.per_sample = per_sample
+        return nll.to(h.dtype) if per_sample else nll.mean().to(h.dtype)
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
         h, weight, target, share, *segments = ctx.saved_tensors
-        c = grad_loss / h.size(0)
+        # the mean's 1/B, or each sample's own incoming gradient (a column)
+        c = grad_loss.view(-1, 1) if ctx.per_sample else grad_loss / h.size(0)
         d = weight.size(1)
         # per segment: its probabilities [J, B, W], its rows of the table and its shares [J, B, 1]
         shares = share.split([q.size(0) for q in segments])
@@ -280,11 +287,15 @@ class _FullSoftmaxCrossEntropy(torch.autograd.Function):
             grad_w.index_add_(0, target, ch, alpha=-1)
             if ctx.sink is not None:
                 ctx.sink.grad = grad_w  # the table's lookups add their rows into it
-        return grad_h, grad_w, None, None
+        return grad_h, grad_w, None, None, None
 
 
 def full_softmax_cross_entropy(
-    h: Tensor, weight: Tensor, target: Tensor, sink: GradientSink | None = None
+    h: Tensor,
+    weight: Tensor,
+    target: Tensor,
+    sink: GradientSink | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     r"""Mean cross-entropy of the scores ``h @ weight.T`` against ``target``.
 
@@ -304,8 +315,14 @@ def full_softmax_cross_entropy(
         sink (GradientSink, optional): the sink of ``weight``'s lookups
             (:func:`sink_embedding`) that built ``h``; their gradient is added
             into this loss's table gradient in place.
+        reduction (str): ``"mean"``, or ``"none"`` for the ``[B]`` losses of the
+            samples (their log-sum-exp less the target's logit; each row's
+            gradient then takes its own incoming factor, as a mixture's loss
+            needs). (default: ``"mean"``)
     """
-    return _FullSoftmaxCrossEntropy.apply(h, weight, target, sink)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    return _FullSoftmaxCrossEntropy.apply(h, weight, target, sink, reduction == "none")
 
 
 def timing_signal(positions: Tensor, channels: int, max_timescale: float = 1.0e4) -> Tensor:

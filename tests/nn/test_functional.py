@@ -228,3 +228,33 @@ def test_sink_embedding_without_a_loss_gives_the_dense_gradient():
     assert torch.equal(weight.grad, expected)
     with torch.no_grad():  # no autograd: plain F.embedding
         assert torch.equal(sink_embedding(index, weight, GradientSink()), weight[index])
+
+
+def test_per_sample_losses_and_their_gradients():
+    """reduction="none": each sample's loss, and gradients with per-row factors
+    equal float64 cross-entropy's."""
+    import torch.nn.functional as F
+
+    from graphrec.nn import functional as fn
+
+    gen = torch.Generator().manual_seed(5)
+    h = torch.randn(7, 6, generator=gen, requires_grad=True)
+    w = torch.randn(30, 6, generator=gen, requires_grad=True)
+    y = torch.randint(1, 30, (7,), generator=gen)
+    factors = torch.rand(7, generator=gen)
+    old = fn.MM_BLOCK
+    try:
+        for block in (2048, 4):
+            fn.MM_BLOCK = block
+            loss = fn.full_softmax_cross_entropy(h, w, y, reduction="none")
+            gh, gw = torch.autograd.grad((loss * factors).sum(), (h, w))
+            hd, wd = h.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+            ref = F.cross_entropy(hd @ wd[1:].t(), y - 1, reduction="none")
+            rh, rw = torch.autograd.grad((ref * factors.double()).sum(), (hd, wd))
+            assert loss.shape == (7,) and torch.allclose(loss.double(), ref, atol=1e-5)
+            assert torch.allclose(gh.double(), rh, atol=1e-5)
+            assert torch.allclose(gw.double(), rw, atol=1e-5)
+    finally:
+        fn.MM_BLOCK = old
+    with pytest.raises(ValueError, match="reduction"):
+        fn.full_softmax_cross_entropy(h, w, y, reduction="sum")
