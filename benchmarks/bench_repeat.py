@@ -1,8 +1,13 @@
-"""Repeat consumption: SR-GNN, S-POP and two-stage SR-GNN -> DIN/DIEN as the
-share of repeated next clicks grows (synthetic logs).
+"""Repeat consumption: SR-GNN (plain and repeat-aware), S-POP, the kNN methods and
+two-stage SR-GNN -> DIN/DIEN as the share of repeated next clicks grows
+(synthetic logs).
 
     python benchmarks/bench_repeat.py [--rates 0 0.2 0.4 0.6] [--sessions 20000]
-        [--epochs 3] [--negatives hard] [--threads 1] [--out runs/repeat]
+        [--items 1000] [--mean-length 5] [--successor-share 0.6]
+        [--epochs 3] [--negatives hard] [--no-rankers] [--threads 1] [--out runs/repeat]
+
+``--mean-length 15 --successor-share 0.1 --items 5000 --sessions 4000`` is the
+regime of long, repeat-heavy real sessions, where S-POP beats plain SR-GNN.
 
 For every repeat rate a synthetic log is generated (``repeat_rate``: the
 probability that a next click repeats an earlier click of its session). SR-GNN
@@ -27,6 +32,7 @@ import torch
 from graphrec.datasets import synthetic
 from graphrec.evaluation import evaluate
 from graphrec.models import SessionPopularity, TwoStage, build_model
+from graphrec.models.knn import tune
 from graphrec.training import Trainer
 
 
@@ -40,20 +46,31 @@ def repeat_share(data) -> float:
 
 
 def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    size = {"num_sessions": args.sessions, "num_items": 1000, "num_users": 500,
-            "num_categories": 20, "repeat_rate": rate}  # fmt: skip
+    size = {"num_sessions": args.sessions, "num_items": args.items, "num_users": 500,
+            "num_categories": 20, "repeat_rate": rate, "mean_length": args.mean_length,
+            "successor_share": args.successor_share}  # fmt: skip
     train, valid, test = (synthetic(**size, split=s) for s in ("train", "valid", "test"))
     ks = (20,)
-    torch.manual_seed(0)
-    srgnn = build_model("srgnn", dataset=train)
-    common = {"progress": False, "ks": ks}
-    Trainer(srgnn, train, valid, epochs=args.epochs, monitor="HR@20", **common).fit()
-    srgnn.eval()
-    row = {
-        "SR-GNN": evaluate(srgnn, test, ks=ks),
-        "S-POP": evaluate(SessionPopularity.from_dataset(train), test, ks=ks),
-    }
-    for name in ("din", "dien"):
+    common = {"progress": False, "ks": ks, "verbose": False}
+    row = {}
+    trained = {}
+    variants = (("SR-GNN", {}), ("SR-GNN repeat", {"repeat": True}),
+                ("SR-GNN repeat+mask", {"repeat": True, "mask_explore": True}))  # fmt: skip
+    for label, extra in variants:
+        torch.manual_seed(0)
+        model = build_model("srgnn", dataset=train, **extra)
+        start = time.perf_counter()
+        Trainer(model, train, valid, epochs=args.epochs, monitor="HR@20", **common).fit()
+        trained[label] = model.eval()
+        row[label] = evaluate(model, test, ks=ks)
+        print(f"  {label}: {time.perf_counter() - start:.0f} s, test HR@20 "
+              f"{100 * row[label]['HR@20']:.2f}", flush=True)  # fmt: skip
+    srgnn = trained["SR-GNN"]
+    row["S-POP"] = evaluate(SessionPopularity.from_dataset(train), test, ks=ks)
+    for name in ("STAN", "VSTAN"):
+        model, _ = tune(name, train, valid)
+        row[name] = evaluate(model, test, ks=ks)
+    for name in () if args.no_rankers else ("din", "dien"):
         torch.manual_seed(0)
         ranker = build_model(name, dataset=train, negative_sampling=args.negatives)
         ranker.set_retriever(srgnn)
@@ -74,6 +91,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.2, 0.4, 0.6])
     parser.add_argument("--sessions", type=int, default=20000)
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--mean-length", type=float, default=5.0)
+    parser.add_argument("--successor-share", type=float, default=0.6)
+    parser.add_argument("--no-rankers", action="store_true", help="no DIN/DIEN pipelines")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="hard")
     parser.add_argument("--threads", type=int, default=None)
@@ -90,10 +111,10 @@ def main() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     models = [m for m in results[args.rates[0]] if m != "repeat share"]
     print(f"\ntest HR@20 / MRR@20 (%), {args.epochs} epochs, {args.negatives} negatives")
-    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>16}" for m in models))
+    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>20}" for m in models))
     for rate, row in results.items():
         cells = "".join(
-            f"{100 * row[m]['HR@20']:>8.2f} / {100 * row[m]['MRR@20']:>5.2f}" for m in models
+            f"{100 * row[m]['HR@20']:>12.2f} / {100 * row[m]['MRR@20']:>5.2f}" for m in models
         )
         print(f"{rate:>6.0%} {100 * row['repeat share']['HR@20']:>7.1f}% {cells}")
     try:
