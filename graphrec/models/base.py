@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Sequence
@@ -373,13 +374,40 @@ class RetrievalRecommender(SessionRecommender):
         #: the repeat-explore mixture over this model's softmax (``repeat=True``), or None
         self.repeat_explore: RepeatExplore | None = None
         self.repeat, self.mask_explore = False, False
+        self.normalize, self.scale = False, 1.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # a model's own session_embedding gets NISER's normalisation (normalize=True),
+        # written once here
+        super().__init_subclass__(**kwargs)
+        embed = cls.__dict__.get("session_embedding")
+        if embed is not None and not getattr(embed, "__graphrec_normalized__", False):
+
+            @functools.wraps(embed)
+            def session_embedding(self, batch):
+                h = embed(self, batch)
+                return F.normalize(h, dim=-1) * self.scale if self.normalize else h
+
+            session_embedding.__graphrec_normalized__ = True
+            cls.session_embedding = session_embedding
+
+    def init_normalize(self, normalize: bool, scale: float) -> None:
+        """Set up the constructor's ``normalize`` / ``scale`` options (NISER):
+        unit item vectors (in the input lookups and in scoring) and a unit
+        session vector, the scores ``scale`` times their cosine."""
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.normalize, self.scale = normalize, float(scale)
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
         """``[B, d]`` session representations."""
         raise NotImplementedError  # abstract
 
     def item_vectors(self) -> Tensor:
-        """``[num_items + 1, d]``: the vectors sessions are scored against."""
+        """``[num_items + 1, d]``: the vectors sessions are scored against (unit
+        vectors with ``normalize``; the padding row stays zero)."""
+        if self.normalize:
+            return F.normalize(self.item_embedding.weight, dim=-1)
         return self.item_embedding.weight
 
     def init_repeat(self, repeat: bool, mask_explore: bool, hidden_channels: int) -> None:
@@ -427,6 +455,8 @@ class RetrievalRecommender(SessionRecommender):
         copying the first, to sum them. Elsewhere the gradient is the usual
         dense one, as ``nn.Embedding``'s.
         """
+        if self.normalize:  # NISER: unit item vectors in the input too
+            return F.normalize(F.embedding(index, self.item_embedding.weight, 0), dim=-1)
         return sink_embedding(index, self.item_embedding.weight, self._sink)
 
     def loss(self, batch: SessionBatch) -> Tensor:
@@ -465,10 +495,13 @@ class RetrievalRecommender(SessionRecommender):
 
 
 def _repeat_repr(model: RetrievalRecommender) -> str:
-    """``", repeat=True"`` (and ``mask_explore``) for a model's ``__repr__``."""
-    if model.repeat_explore is None:
-        return ""
-    return ", repeat=True" + (", mask_explore=True" if model.mask_explore else "")
+    """The ``normalize`` and ``repeat`` options for a model's ``__repr__``."""
+    text = ""
+    if model.normalize:
+        text += f", normalize=True, scale={model.scale:g}"
+    if model.repeat_explore is not None:
+        text += ", repeat=True" + (", mask_explore=True" if model.mask_explore else "")
+    return text
 
 
 def similarity_pairs(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:

@@ -78,6 +78,10 @@ class SDM(RetrievalRecommender):
             mixture; the loss is its exact likelihood). (default: ``False``)
         mask_explore (bool): with ``repeat``, leave the session's items out of
             the explore softmax, as RepeatNet does. (default: ``False``)
+        normalize (bool): NISER's normalisation (Gupta et al., 2019): unit item
+            vectors (input and scoring) and a unit session vector. (default: ``False``)
+        scale (float): with ``normalize``, the scores are ``scale`` times the
+            cosine (NISER's temperature). (default: ``12``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -100,6 +104,8 @@ class SDM(RetrievalRecommender):
         num_sampled: int = 100,
         repeat: bool = False,
         mask_explore: bool = False,
+        normalize: bool = False,
+        scale: float = 12.0,
     ) -> None:
         super().__init__(num_items)
         if softmax not in SOFTMAX:
@@ -135,6 +141,7 @@ class SDM(RetrievalRecommender):
         if repeat and softmax != "full":
             raise ValueError("repeat=True needs softmax='full' (the mixture's exact likelihood)")
         self.init_repeat(repeat, mask_explore, d)
+        self.init_normalize(normalize, scale)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -47,6 +47,10 @@ class SRGNN(RetrievalRecommender):
             mixture; the loss is its exact likelihood). (default: ``False``)
         mask_explore (bool): with ``repeat``, leave the session's items out of
             the explore softmax, as RepeatNet does. (default: ``False``)
+        normalize (bool): NISER's normalisation (Gupta et al., 2019): unit item
+            vectors (input and scoring) and a unit session vector. (default: ``False``)
+        scale (float): with ``normalize``, the scores are ``scale`` times the
+            cosine (NISER's temperature). (default: ``12``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -62,6 +66,8 @@ class SRGNN(RetrievalRecommender):
         hybrid: bool = True,
         repeat: bool = False,
         mask_explore: bool = False,
+        normalize: bool = False,
+        scale: float = 12.0,
     ) -> None:
         super().__init__(num_items)
         if hidden_channels < 1 or num_layers < 1:
@@ -76,6 +82,7 @@ class SRGNN(RetrievalRecommender):
         self.lin_attention = nn.Linear(hidden_channels, 1, bias=False)  # q
         self.lin_hybrid = nn.Linear(2 * hidden_channels, hidden_channels) if hybrid else None
         self.init_repeat(repeat, mask_explore, hidden_channels)
+        self.init_normalize(normalize, scale)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

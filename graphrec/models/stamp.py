@@ -66,6 +66,10 @@ class STAMP(RetrievalRecommender):
             mixture; the loss is its exact likelihood). (default: ``False``)
         mask_explore (bool): with ``repeat``, leave the session's items out of
             the explore softmax, as RepeatNet does. (default: ``False``)
+        normalize (bool): NISER's normalisation (Gupta et al., 2019): unit item
+            vectors (input and scoring) and a unit session vector. (default: ``False``)
+        scale (float): with ``normalize``, the scores are ``scale`` times the
+            cosine (NISER's temperature). (default: ``12``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -81,6 +85,8 @@ class STAMP(RetrievalRecommender):
         max_norm: float | None = 1.5,
         repeat: bool = False,
         mask_explore: bool = False,
+        normalize: bool = False,
+        scale: float = 12.0,
     ) -> None:
         super().__init__(num_items)
         if variant not in VARIANTS:
@@ -100,6 +106,7 @@ class STAMP(RetrievalRecommender):
         self.lin_session = nn.Linear(d, d, bias=bias)  # W_s (b_s)
         self.lin_target = nn.Linear(d, d, bias=bias)  # W_t (b_t)
         self.init_repeat(repeat, mask_explore, d)
+        self.init_normalize(normalize, scale)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

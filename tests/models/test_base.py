@@ -199,3 +199,36 @@ def test_recommend_refuses_non_integral_ids(model):
         with pytest.raises(ValueError, match=f"session 0: item id {bad} is not an integer"):
             model.recommend([session], k=2)
     assert model.recommend([[22.0, 33]], k=2).shape == (1, 2)  # integral floats (JSON)
+
+
+@pytest.mark.parametrize("name", ["srgnn", "stamp", "sdm"])
+def test_niser_normalisation(name):
+    """normalize=True: scores are scale x the cosine of session and item vectors,
+    with unit inputs too; the evaluator's blocked path agrees with score()."""
+    from graphrec.datasets import synthetic
+    from graphrec.evaluation import Evaluator, evaluate
+    from graphrec.models import build_model
+
+    data = synthetic(num_sessions=150, num_items=60, num_categories=4, split="test")
+    torch.manual_seed(0)
+    model = build_model(name, dataset=data, hidden_channels=8, normalize=True, scale=5.0)
+    batch = data.batch(torch.arange(30))
+    h = model.session_embedding(batch)
+    assert torch.allclose(h.norm(dim=1), torch.full((30,), 5.0), atol=1e-5)
+    items = model.item_vectors()
+    assert torch.allclose(items[1:].norm(dim=1), torch.ones(60), atol=1e-5)
+    assert (items[0] == 0).all()
+    scores = model.score(batch)
+    assert float(scores[:, 1:].detach().abs().max()) <= 5.0 + 1e-5
+    evaluator = Evaluator((10,), num_items=60)
+    for start in range(0, len(data), 40):
+        index = torch.arange(start, min(start + 40, len(data)))
+        evaluator.update(model.score(data.batch(index)), data.y[index])
+    assert evaluate(model, data, ks=(10,)) == pytest.approx(evaluator.compute())
+    loss = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.item_embedding.weight.grad is not None
+    both = build_model(name, dataset=data, hidden_channels=8, normalize=True, repeat=True)
+    assert "normalize=True, scale=12, repeat=True" in repr(both)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        build_model(name, dataset=data, hidden_channels=8, normalize=True, scale=0.0)
