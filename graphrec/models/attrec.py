@@ -6,6 +6,7 @@ import logging
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
@@ -79,6 +80,13 @@ class AttRec(RetrievalRecommender):
         key_dropout (float): dropout on the attention keys. (default: ``0.3``)
         max_norm (float, optional): the embedding norm bound. (default: ``1.0``)
         metric (str): ``"l2"`` (the paper) or ``"dot"``. (default: ``"l2"``)
+        repeat (bool): add a repeat term to the score, in the form of its
+            metric-learning objective: the session's items get a bonus
+            :math:`\mathrm{softplus}(\beta) P_r(s) p_r(i \mid s)` (the gate and the
+            click attention of :class:`graphrec.nn.RepeatExplore`; no mixture of
+            probabilities, since AttRec has no softmax), and the hinge loss also
+            takes the session's own items as negatives, so that the bonus learns
+            when a session repeats and when it does not. (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -98,6 +106,7 @@ class AttRec(RetrievalRecommender):
         key_dropout: float = 0.3,
         max_norm: float | None = 1.0,
         metric: str = "l2",
+        repeat: bool = False,
     ) -> None:
         super().__init__(num_items)
         if metric not in METRICS:
@@ -125,6 +134,9 @@ class AttRec(RetrievalRecommender):
         self.attention = ReLUSelfAttention(d, key_dropout=key_dropout)
         self.item_long = nn.Embedding(num_items + 1, d, padding_idx=0) if num_users else None
         self.user_embedding = nn.Embedding(num_users + 1, d) if num_users else None
+        # the repeat term: RepeatExplore's gate and attention, as a bonus in distance units
+        self.init_repeat(repeat, False, d * (2 if self.weight_long else 1))
+        self.repeat_bonus = nn.Parameter(torch.zeros(())) if repeat else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -138,6 +150,10 @@ class AttRec(RetrievalRecommender):
             if self.item_long is not None:
                 self.item_long.weight[0].zero_()
         self.attention.reset_parameters()
+        if self.repeat_explore is not None:
+            self.repeat_explore.reset_parameters()
+            with torch.no_grad():
+                self.repeat_bonus.zero_()
 
     # -- the two halves ----------------------------------------------------------
     def _scales(self, side: str) -> tuple[float, float]:
@@ -183,14 +199,51 @@ class AttRec(RetrievalRecommender):
         return self.item_rows(torch.arange(self.num_items + 1, device=self.item_ids.device))
 
     def loss(self, batch: SessionBatch) -> Tensor:
-        """Mean hinge loss of the next item against uniformly drawn negatives."""
+        """Mean hinge loss of the next item against uniformly drawn negatives (with
+        ``repeat``, the session's own items are negatives too, unless they are the
+        target: the repeat bonus learns from both)."""
         query = self.session_embedding(batch)
         negatives = sample_negatives(batch.y, self.num_items, self.num_negatives)
         items = torch.cat([batch.y.view(-1, 1), negatives], dim=1)
+        if self.repeat_explore is not None:
+            seen, _ = batch.sequences()  # [B, L] the session's clicks, 0-padded
+            seen = seen.masked_fill(seen == batch.y.view(-1, 1), 0)
+            items = torch.cat([items, seen], dim=1)
         scores = similarity(query, self.item_rows(items), self.metric)
-        return torch.relu(scores[:, 1:] - scores[:, :1] + self.margin).mean()
+        if self.repeat_explore is not None:
+            scores = scores + self._bonus(batch, query, items)
+        hinge = torch.relu(scores[:, 1:] - scores[:, :1] + self.margin)
+        if self.repeat_explore is not None:
+            valid = items[:, 1:] > 0
+            return (hinge * valid).sum() / valid.sum()
+        return hinge.mean()
+
+    def _bonus(
+        self, batch: SessionBatch, query: Tensor, candidates: Tensor | None = None
+    ) -> Tensor:
+        r"""``[B, C]`` (``[B, num_items + 1]`` without candidates): the repeat term
+        of AttRec's score, in distance units:
+        :math:`\mathrm{softplus}(\beta)\, P_r(s)\, p_r(i \mid s)`, from
+        :class:`~graphrec.nn.RepeatExplore`'s gate and click attention (0 for items
+        outside the session)."""
+        layer = self.repeat_explore
+        clicks = batch.x[batch.alias]
+        session, ptr = batch.click_session(), batch.click_ptr()
+        attention = layer.repeat_log_attention(query, self.item_rows(clicks), session, ptr)
+        log_repeat, _ = layer.gates(query)
+        weight = torch.exp(attention + log_repeat[session]) * F.softplus(self.repeat_bonus)
+        if candidates is None:  # the whole catalogue: each click adds to its own item
+            bonus = weight.new_zeros(batch.num_sessions, self.num_items + 1)
+            return bonus.index_put((session, clicks), weight, accumulate=True)
+        hits = candidates[session] == clicks.view(-1, 1)  # [T, C]
+        bonus = weight.new_zeros(candidates.shape)
+        return bonus.index_add(0, session, hits * weight.view(-1, 1))
 
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
+        if self.repeat_explore is not None:
+            query = self.session_embedding(batch)
+            items = self.item_vectors() if candidates is None else self.item_rows(candidates)
+            return similarity(query, items, self.metric) + self._bonus(batch, query, candidates)
         if candidates is None:
             return super().score(batch)
         return similarity(self.session_embedding(batch), self.item_rows(candidates), self.metric)
@@ -199,5 +252,6 @@ class AttRec(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"hidden_channels={self.hidden_channels}, window={self.window}, "
-            f"omega={self.weight_long:g}, metric={self.metric!r})"
+            f"omega={self.weight_long:g}, metric={self.metric!r}"
+            f"{', repeat=True' if self.repeat else ''})"
         )

@@ -131,3 +131,38 @@ def test_gradients_padding_and_repr(batch):
     with pytest.raises(ValueError, match=r"user ids must lie in 0\.\.4"):
         batch.user[0] = 9
         model.score(batch)
+
+
+def test_repeat_term_in_metric_learning_form():
+    """repeat=True: the session's items get softplus(beta) P_r(s) p_r(i|s) on top of
+    the distance score (others nothing), the same on the full and the candidate
+    paths; the hinge loss also takes the session's items as negatives."""
+    from graphrec.data import collate, session_graph
+
+    torch.manual_seed(0)
+    model = AttRec(20, hidden_channels=6, repeat=True).eval()
+    plain = AttRec(20, hidden_channels=6).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith(("repeat", "repeat_explore"))})  # fmt: skip
+    batch = collate([session_graph([3, 5, 3], target=3), session_graph([7], target=8)])
+    bonus = model.score(batch) - plain.score(batch)
+    bonus[:, 0] = 0
+    layer = model.repeat_explore
+    q = model.session_embedding(batch)
+    clicks = batch.x[batch.alias]
+    att = layer.repeat_log_attention(q, model.item_rows(clicks), batch.click_session(),
+                                     batch.click_ptr()).exp()  # fmt: skip
+    p_repeat = layer.gates(q)[0].exp()
+    beta = torch.nn.functional.softplus(model.repeat_bonus)
+    expected = torch.zeros(2, 21)
+    expected[0, 3] = beta * p_repeat[0] * (att[0] + att[2])
+    expected[0, 5] = beta * p_repeat[0] * att[1]
+    expected[1, 7] = beta * p_repeat[1] * att[3]
+    assert torch.allclose(bonus, expected, atol=1e-6)
+    cand = torch.tensor([[3, 4, 5], [7, 8, 1]])
+    assert torch.allclose(model.score(batch, cand), model.score(batch).gather(1, cand), atol=1e-6)
+    model.train()
+    loss = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.repeat_bonus.grad is not None
+    assert "repeat=True" in repr(model)
