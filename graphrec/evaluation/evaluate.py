@@ -87,11 +87,7 @@ def evaluate(
         check_int("negatives", negatives, minimum=1)
     if retriever is not None and not isinstance(model, RetrievalRecommender):
         raise TypeError(f"a faiss retriever needs a retrieval model, got {type(model).__name__}")
-    if retriever is not None and not model.plain_similarity:
-        raise ValueError(
-            f"{type(model).__name__} scores with the repeat-explore mixture: rank it exactly "
-            "(without a faiss retriever)"
-        )
+
     if candidates is not None and candidates.size(0) != len(dataset):
         raise ValueError(f"candidates has {candidates.size(0)} rows for {len(dataset)} samples")
     device = torch.device(device) if device is not None else model.item_ids.device
@@ -131,6 +127,11 @@ def evaluate(
             scores = None
             if not full_ranking:
                 pass  # sampled candidates only, below
+            elif retriever is not None and not model.plain_similarity:
+                # the repeat-explore mixture: the index's explore candidates and the
+                # session's items, scored exactly
+                top, top_scores = _mixture_search(model, batch, retriever, y, max(ks))
+                evaluator.update_topk(top, y.cpu(), top_scores)
             elif retriever is not None:
                 top, top_scores = _search(retriever, model.session_embedding(batch), y, max(ks))
                 evaluator.update_topk(top, y.cpu(), top_scores)
@@ -167,7 +168,9 @@ def evaluate(
         sample = torch.arange(min(2000, len(dataset)))
         queries = model.session_embedding(dataset.batch(sample).to(device))
         k = max(ks)
-        results[f"ANN recall@{k}"] = retriever.recall_vs_exact(queries, items, k)
+        # (of the explore candidates, for a repeat-aware model: what the index serves)
+        vectors = items if items is not None else model.item_vectors()
+        results[f"ANN recall@{k}"] = retriever.recall_vs_exact(queries, vectors, k)
     if sampled_evaluator is not None:
         results.update(sampled_evaluator.compute())
         results.update(auc_evaluator.compute())
@@ -258,6 +261,22 @@ def _search(
     target = target.cpu()
     while True:
         top, scores = retriever.search(queries, k)
+        match = top == target.view(-1, 1)
+        target_score = torch.where(match, scores, torch.full_like(scores, -math.inf)).amax(dim=1)
+        open_ended = match.any(dim=1) & (target_score == scores[:, -1])
+        if k >= retriever.num_items or not bool(open_ended.any()):
+            return top, scores
+        k = min(2 * k, retriever.num_items)
+
+
+def _mixture_search(model, batch, retriever, target: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """:meth:`~graphrec.models.RetrievalRecommender.mixture_topk`, lengthened while a
+    target ties the last score of its list (the pessimistic tie rule), as
+    :func:`_search` does for plain models."""
+    target = target.cpu()
+    while True:
+        top, scores = model.mixture_topk(batch, retriever, k)
+        top, scores = top.cpu(), scores.cpu()
         match = top == target.view(-1, 1)
         target_score = torch.where(match, scores, torch.full_like(scores, -math.inf)).amax(dim=1)
         open_ended = match.any(dim=1) & (target_score == scores[:, -1])

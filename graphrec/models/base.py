@@ -428,6 +428,39 @@ class RetrievalRecommender(SessionRecommender):
         not so with the repeat-explore mixture."""
         return self.repeat_explore is None
 
+    @torch.no_grad()
+    def mixture_topk(self, batch: SessionBatch, index: Any, k: int) -> tuple[Tensor, Tensor]:
+        """``([B, k], [B, k])``: the top-``k`` items of a repeat-aware model and their
+        exact ``log p(i | s)``, the explore candidates coming from an index.
+
+        Below the session's items, the mixture ranks items as the model's own
+        scores do, so the index's top ``k`` (``k`` plus the session's length
+        with ``mask_explore``, whose session items leave the explore part) and
+        the session's items hold the mixture's top ``k``: they are scored
+        exactly (the explore softmax's normaliser takes one pass over the
+        table) and the best ``k`` kept. With an exact index this is the full
+        ranking (tested).
+        """
+        if self.repeat_explore is None:
+            raise ValueError("mixture_topk() is for repeat-aware models (repeat=True)")
+        h = self.session_embedding(batch)
+        longest = int(batch.click_ptr().diff().max()) if self.mask_explore else 0
+        fetch = min(k + longest, self.num_items)
+        found, _ = index.search(h, fetch)
+        found = found.to(h.device)
+        candidates = torch.cat([found, batch.sequences()[0].to(h.device)], dim=1)
+        full = self.score(batch)  # exact log p(i | s) for every item: one pass
+        scores = full.gather(1, candidates)
+        # every candidate once (a session item the index also found, padding 0 out)
+        order = candidates.argsort(dim=1, stable=True)
+        sorted_ids = candidates.gather(1, order)
+        repeated = torch.zeros_like(sorted_ids, dtype=torch.bool)
+        repeated[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]
+        drop = torch.zeros_like(repeated).scatter_(1, order, repeated) | (candidates == 0)
+        scores = scores.masked_fill(drop, -math.inf)
+        top_scores, pos = scores.topk(min(k, scores.size(1)), dim=1)
+        return candidates.gather(1, pos), top_scores
+
     def score(self, batch: SessionBatch, candidates: Tensor | None = None) -> Tensor:
         items = self.item_vectors()
         if self.repeat_explore is not None:

@@ -111,8 +111,34 @@ def test_batch_invariance_and_evaluation():
     assert evaluate(model, data, ks=(5, 20)) == pytest.approx(evaluator.compute())
     from graphrec.evaluation import FaissRetriever
 
-    with pytest.raises(ValueError, match="repeat-explore mixture"):
-        evaluate(model, data, retriever=FaissRetriever(model.item_vectors()))
+    # the faiss path: the index's explore candidates and the session's items, scored
+    # exactly; an exact index gives the full ranking
+    exact = evaluate(model, data, ks=(5, 20))
+    flat = evaluate(model, data, ks=(5, 20), retriever=FaissRetriever(model.item_vectors()))
+    # (an untrained STAMP ties most items: which tied items fill a list, Coverage, may differ)
+    ranked = [m for m in exact if not m.startswith("Coverage")]
+    assert {m: flat[m] for m in ranked} == pytest.approx({m: exact[m] for m in ranked})
+    srgnn = SRGNN(80, hidden_channels=8, repeat=True, mask_explore=True).eval()
+    srgnn.set_item_ids(data.item_ids)
+    index = FaissRetriever(srgnn.item_vectors())
+    assert evaluate(srgnn, data, ks=(5, 20), retriever=index) == pytest.approx(
+        evaluate(srgnn, data, ks=(5, 20))
+    )
+    hnsw = evaluate(model, data, ks=(5, 20),
+                    retriever=FaissRetriever(model.item_vectors(), kind="hnsw"))  # fmt: skip
+    assert "ANN recall@20" in hnsw and hnsw["HR@20"] <= exact["HR@20"] + 1e-9
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_mixture_topk_equals_the_full_ranking(mask):
+    from graphrec.evaluation import FaissRetriever
+
+    torch.manual_seed(4)
+    model = SRGNN(12, hidden_channels=6, repeat=True, mask_explore=mask).eval()
+    b = batch()
+    top, scores = model.mixture_topk(b, FaissRetriever(model.item_vectors()), k=5)
+    full, full_top = model.score(b).topk(5, dim=1)
+    assert torch.equal(top, full_top) and torch.allclose(scores, full)
 
 
 def test_options_and_repr():
