@@ -1,0 +1,66 @@
+"""``graphrec serve``: a checkpoint (or a retriever -> ranker pipeline) over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from graphrec.cli import common
+
+log = logging.getLogger("graphrec.serve")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError('graphrec serve needs uvicorn: pip install "graphrec[serve]"') from None
+    from graphrec.serve import create_app
+
+    if args.host not in LOOPBACK and args.token_file is None:
+        log.warning("serving on %s without --token-file: /admin/* is open to anyone who "
+                    "reaches it", args.host)  # fmt: skip
+    app = create_app(
+        args.checkpoint, ranker=args.ranker, k=args.k, max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
+        max_session=args.max_session, token_file=args.token_file,
+        summary_every=args.summary_every, threads=args.threads,
+    )  # fmt: skip
+    logging.getLogger("graphrec.serve").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not logging.getLogger("graphrec.serve").handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logging.getLogger("graphrec.serve").addHandler(handler)
+    print(f"serving {args.checkpoint} on http://{args.host}:{args.port} (docs: /docs)",
+          flush=True)  # fmt: skip
+    # uvicorn drains requests in flight on SIGTERM, then the app answers what is queued
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=args.drain_seconds)  # fmt: skip
+
+
+def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve", parents=parents, help="serve a checkpoint (or a pipeline) over HTTP"
+    )
+    p.add_argument("checkpoint", help="the model (graphrec checkpoint, best.pt)")
+    p.add_argument("--ranker", default=None, help="a ranker checkpoint: serve the pipeline")
+    p.add_argument("-k", type=common.positive_int, default=100, help="pipeline candidates")
+    p.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    p.add_argument("--port", type=common.positive_int, default=8000)
+    p.add_argument("--max-batch", type=common.positive_int, default=64)
+    p.add_argument("--max-wait-ms", type=common.nonnegative_float, default=2.0,
+                   help="how long a request waits for others to batch with")  # fmt: skip
+    p.add_argument("--max-body-bytes", type=common.positive_int, default=1 << 20)
+    p.add_argument("--max-session", type=common.positive_int, default=200)
+    p.add_argument("--token-file", default=None, help="bearer token required by /admin/*")
+    p.add_argument("--summary-every", type=common.positive_float, default=60.0,
+                   help="seconds between logged summaries (QPS, p50/p99, errors)")  # fmt: skip
+    p.add_argument("--threads", type=common.positive_int, default=None, help="torch threads")
+    p.add_argument("--drain-seconds", type=common.positive_int, default=30,
+                   help="on SIGTERM, how long requests in flight may take")  # fmt: skip
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
+    p.set_defaults(func=cmd_serve)

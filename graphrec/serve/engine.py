@@ -1,0 +1,232 @@
+"""What a server does with requests: check them, score many sessions at once, answer each."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.data import collate, session_graph
+from graphrec.models import TwoStage
+from graphrec.models.base import SessionRecommender
+from graphrec.training import load_checkpoint, load_model
+
+
+class RequestError(ValueError):
+    """A request that cannot be answered as asked (a 4xx): the message names the
+    problem, ``detail`` carries what a client needs to fix it (the unknown ids)."""
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+@dataclass
+class Request:
+    """One session to recommend for, as a client sends it (the log's own ids)."""
+
+    session: list
+    k: int = 20
+    exclude_seen: bool = True
+    user: Any = None
+    history: list | None = None
+
+
+@dataclass
+class Answer:
+    items: list
+    scores: list[float]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A checked request: its compact ids, ready to batch."""
+
+    request: Request
+    compact: torch.Tensor
+    user: int | None
+    history: torch.Tensor | None
+    warnings: list[str]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+class Engine:
+    """A loaded model (or retriever -> ranker pipeline) that answers requests in batches.
+
+    Args:
+        checkpoint: a graphrec checkpoint (``best.pt``), loaded weights-only.
+        ranker (optional): a ranker checkpoint; the engine then serves
+            ``TwoStage(model, ranker, k=k)``.
+        k (int): the pipeline's candidates. (default: ``100``)
+        max_session (int): the longest session accepted; longer ones are a
+            request error. (default: ``200``)
+        threads (int, optional): torch's CPU threads (default: left alone).
+
+    Raises:
+        CheckpointError, FileNotFoundError, ValueError: the files cannot be
+            served (named); a server keeps its old engine then.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        ranker: str | os.PathLike | None = None,
+        k: int = 100,
+        max_session: int = 200,
+        threads: int | None = None,
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.paths = [Path(checkpoint)] + ([Path(ranker)] if ranker else [])
+        model = load_model(checkpoint)
+        state = load_checkpoint(checkpoint)
+        self.metrics = state.get("metrics") or state.get("best_metrics")
+        self.run_info = state.get("run_info", {})
+        if ranker is not None:
+            model = TwoStage(model, load_model(ranker), k=min(k, model.num_items))
+        self.model: SessionRecommender = model.eval()
+        self.name = type(model).__name__
+        self.max_session = max_session
+        self.version = "-".join(_digest(p) for p in self.paths)
+        self.loaded_at = time.time()
+        inner = model.ranker if isinstance(model, TwoStage) else model
+        self.labels = model.item_labels
+        self._index = (
+            None if self.labels is None else {v: i for i, v in enumerate(self.labels) if i}
+        )
+        self._user_index = None
+        if model.user_labels is not None:
+            self._user_index = {v: i for i, v in enumerate(model.user_labels) if i}
+        self.num_users = getattr(model, "num_users", 0)
+        self.reads_history = model.reads_history
+        self.category = getattr(inner, "item_category", None)
+        if self.category is None and isinstance(model, TwoStage):
+            self.category = getattr(model.retriever, "item_category", None)
+
+    # -- what the server shows ---------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        model = self.model
+        return {
+            "model": repr(model),
+            "name": self.name,
+            "version": self.version,
+            "files": [str(p) for p in self.paths],
+            "num_items": model.num_items,
+            "item_ids": "text" if self.labels is not None else "integer",
+            "users": self.num_users,
+            "reads_history": self.reads_history,
+            "selected_with": self.metrics,
+            "dataset": self.run_info.get("dataset"),
+            "max_session": self.max_session,
+            "loaded_at": self.loaded_at,
+        }
+
+    # -- checking requests ----------------------------------------------------------------
+    def _ids(self, values: list, what: str) -> torch.Tensor:
+        """Compact ids of the log's own ids; every unknown one is listed."""
+        if self.labels is not None:
+            unknown = [v for v in values if not isinstance(v, str) or v not in self._index]
+            if unknown:
+                raise RequestError(f"unknown item ids in {what}", unknown=unknown[:50])
+            return torch.tensor([self._index[v] for v in values], dtype=torch.long)
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
+        if bad:
+            raise RequestError(f"{what}: item ids are integers", not_integers=bad[:50])
+        ids = torch.tensor(values, dtype=torch.long)
+        table = self.model.item_ids[1:]
+        pos = torch.searchsorted(table, ids).clamp(max=table.numel() - 1)
+        unknown = table[pos] != ids
+        if bool(unknown.any()):
+            listed = list(dict.fromkeys(ids[unknown].tolist()))
+            raise RequestError(f"unknown item ids in {what}", unknown=listed[:50])
+        return pos + 1
+
+    def prepare(self, request: Request) -> Prepared:
+        """Check one request (raises :class:`RequestError`, naming the problem)."""
+        warnings: list[str] = []
+        if not isinstance(request.session, list) or not request.session:
+            raise RequestError("session: a non-empty list of item ids is needed")
+        if len(request.session) > self.max_session:
+            raise RequestError(
+                f"session: {len(request.session)} clicks, at most {self.max_session} accepted"
+            )
+        if isinstance(request.k, bool) or not isinstance(request.k, int) or request.k < 1:
+            raise RequestError(f"k: a positive integer is needed, got {request.k!r}")
+        if not isinstance(request.exclude_seen, bool):
+            raise RequestError(f"exclude_seen: true or false, got {request.exclude_seen!r}")
+        compact = self._ids(request.session, "session")
+        user = None
+        if request.user is not None:
+            if not self.num_users:
+                warnings.append("the model has no users: user ignored")
+            else:
+                user = self._user(request.user)
+        history = None
+        if request.history is not None:
+            if not isinstance(request.history, list):
+                raise RequestError("history: a list of item ids is needed")
+            if len(request.history) > 10 * self.max_session:
+                raise RequestError(f"history: at most {10 * self.max_session} items accepted")
+            if not self.reads_history:
+                warnings.append("the model reads no history: history ignored")
+            elif request.history:
+                history = self._ids(request.history, "history")
+        return Prepared(request, compact, user, history, warnings)
+
+    def _user(self, user: Any) -> int:
+        if self._user_index is not None:
+            if user not in self._user_index:
+                raise RequestError("unknown user", unknown=[user])
+            return self._user_index[user]
+        if isinstance(user, bool) or not isinstance(user, int) or not 0 <= user <= self.num_users:
+            raise RequestError(f"user: an integer in 0..{self.num_users} (0 = unknown)")
+        return user
+
+    # -- answering ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def answer(self, batch: list[Prepared]) -> list[Answer]:
+        """Score the sessions of ``batch`` at once; each gets its own top-k."""
+        category = None if self.category is None else self.category.cpu()
+        graphs = [
+            session_graph(p.compact, user=p.user, category=category, history=p.history)
+            for p in batch
+        ]
+        scores = self.model.score(collate(graphs).to(self.model.item_ids.device)).float()
+        answers = []
+        for row, p in enumerate(batch):
+            s = scores[row]
+            warnings = list(p.warnings)
+            if p.request.exclude_seen:
+                s = s.clone()
+                s[p.compact] = -math.inf
+            available = int(torch.isfinite(s).sum())
+            k = p.request.k
+            if k > available:
+                warnings.append(
+                    f"k={k} capped at {available}: only {available} items can be recommended"
+                )
+                k = available
+            top_scores, top = s.topk(k)
+            if self.labels is not None:
+                items = [self.labels[i] for i in top.tolist()]
+            else:
+                items = self.model.item_ids[top].tolist()
+            answers.append(Answer(items, top_scores.tolist(), warnings))
+        return answers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model!r}, version={self.version!r})"
