@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from graphrec.cli import common
 
@@ -29,16 +28,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
         max_session=args.max_session, token_file=args.token_file,
         summary_every=args.summary_every, threads=args.threads,
     )  # fmt: skip
+    # the summaries at info (a line per request at debug, with -v), through main's handler
     logging.getLogger("graphrec.serve").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    if not logging.getLogger("graphrec.serve").handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-        logging.getLogger("graphrec.serve").addHandler(handler)
     print(f"serving {args.checkpoint} on http://{args.host}:{args.port} (docs: /docs)",
           flush=True)  # fmt: skip
-    # uvicorn drains requests in flight on SIGTERM, then the app answers what is queued
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=args.drain_seconds)  # fmt: skip
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=args.drain_seconds)  # fmt: skip
+    _server_class()(config).run()
+
+
+def _server_class():
+    """uvicorn's server, exiting 0 after a SIGTERM: it stops accepting, the requests in
+    flight finish, the app answers what it has queued (uvicorn itself re-raises
+    SIGTERM at exit, which ends the process by the signal)."""
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM and sig in self._captured_signals:
+                self._captured_signals.remove(sig)  # a drained SIGTERM is a clean exit
+
+    return Server
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:

@@ -9,6 +9,7 @@ requests wait while one batch is scored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import statistics
@@ -208,6 +209,11 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         stats.errors += 1
+        raw = await request.body()
+        try:
+            json.loads(raw) if raw else None
+        except ValueError:  # with any content type, or none
+            return _error(400, "malformed JSON")
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return _error(400, "malformed JSON")
         problems = [
