@@ -9,6 +9,7 @@ requests wait while one batch is scored.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -195,6 +196,11 @@ def create_app(
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_hangup)
         except (RuntimeError, NotImplementedError, ValueError):
             pass  # not the main thread (a test client), or no SIGHUP on this platform
+        # the model and its tables are long-lived: out of the collector's way, and
+        # collections rarer (a full one over them stalls every request in flight)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         state["ready"] = True
         log.info("serving %r", state["engine"])
         yield

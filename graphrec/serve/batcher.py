@@ -21,7 +21,9 @@ class MicroBatcher:
     """Gathers requests for up to ``max_wait_ms`` (or ``max_batch`` of them), scores
     them with one forward pass and one product, and answers each.
 
-    Every request is scored by the engine it was checked with, so a reload
+    A request that arrives alone is answered at once; requests that arrive
+    together, or while a batch is being scored, wait up to ``max_wait_ms`` for
+    company. Every request is scored by the engine it was checked with, so a reload
     swaps engines between batches: requests already queued finish on the old
     model, none fail. The model runs in one worker thread (torch releases the
     interpreter lock), the event loop keeps serving meanwhile.
@@ -61,6 +63,18 @@ class MicroBatcher:
             self._queue = None
         self._pool.shutdown(wait=True)
 
+    def _drain(self, jobs: list[_Job]) -> bool:
+        """Take what is queued now (up to ``max_batch``); ``True`` once the stop is seen."""
+        while len(jobs) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return False
+            if job is None:
+                return True
+            jobs.append(job)
+        return False
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = False
@@ -69,8 +83,13 @@ class MicroBatcher:
             if first is None:
                 break
             jobs = [first]
-            deadline = time.perf_counter() + self.max_wait
-            while len(jobs) < self.max_batch:
+            stopping = self._drain(jobs)
+            if len(jobs) == 1 and not stopping:
+                await asyncio.sleep(0)  # requests arriving with this one
+                stopping = self._drain(jobs)
+            # a lone request is answered at once; with company, wait for more a little
+            deadline = time.perf_counter() + (self.max_wait if len(jobs) > 1 else 0.0)
+            while len(jobs) < self.max_batch and not stopping:
                 timeout = deadline - time.perf_counter()
                 try:
                     job = (

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from graphrec.data import collate, session_graph
+from graphrec.data import SessionDataset, build_session_graphs
 from graphrec.models import TwoStage
 from graphrec.models.base import SessionRecommender
 from graphrec.training import load_checkpoint, load_model
@@ -197,35 +197,56 @@ class Engine:
         return user
 
     # -- answering ---------------------------------------------------------------------------
+    def _batch(self, batch: list[Prepared]):
+        """The one batch of the requests' sessions, built at once (no graph per
+        request): their graphs, users, histories and the item categories."""
+        lengths = torch.tensor([p.compact.numel() for p in batch])
+        graphs = build_session_graphs(torch.cat([p.compact for p in batch]), lengths)
+        n = len(batch)
+        user = None
+        if self.num_users and any(p.user is not None for p in batch):
+            user = torch.tensor([p.user or 0 for p in batch])
+        history = None
+        if self.reads_history and any(p.history is not None for p in batch):
+            parts = [p.history if p.history is not None else lengths.new_zeros(0) for p in batch]
+            length = torch.tensor([h.numel() for h in parts])
+            start = torch.cat([length.new_zeros(1), length.cumsum(0)[:-1]])
+            history = (torch.cat(parts), start, length)
+        category = None if self.category is None else self.category.cpu()
+        data = SessionDataset(
+            graphs, torch.zeros(n, dtype=torch.long), self.model.num_items,
+            item_ids=self.model.item_ids.cpu(), user=user, item_category=category,
+            history=history, num_users=self.num_users or None,
+        )  # fmt: skip
+        return data.batch(torch.arange(n)), lengths
+
     @torch.no_grad()
     def answer(self, batch: list[Prepared]) -> list[Answer]:
-        """Score the sessions of ``batch`` at once; each gets its own top-k."""
-        category = None if self.category is None else self.category.cpu()
-        graphs = [
-            session_graph(p.compact, user=p.user, category=category, history=p.history)
-            for p in batch
-        ]
-        scores = self.model.score(collate(graphs).to(self.model.item_ids.device)).float()
+        """Score the sessions of ``batch`` at once; each gets its own top-k (and its
+        own exclusion of its seen items), all from one ``topk``."""
+        data, lengths = self._batch(batch)
+        scores = self.model.score(data.to(self.model.item_ids.device)).float().cpu()
+        exclude = torch.tensor([p.request.exclude_seen for p in batch])
+        if bool(exclude.any()):
+            rows = torch.repeat_interleave(torch.arange(len(batch)), lengths * exclude)
+            seen = torch.cat([p.compact for p, e in zip(batch, exclude.tolist(), strict=True) if e])
+            scores[rows, seen] = -math.inf
+        available = torch.isfinite(scores).sum(1).tolist()
+        wanted = [min(p.request.k, a) for p, a in zip(batch, available, strict=True)]
+        top_scores, top = scores.topk(max(wanted), dim=1)
+        if self.labels is not None:
+            labels = self.labels
+            ids = [[labels[i] for i in row] for row in top.tolist()]
+        else:
+            ids = self.model.item_ids.cpu()[top].tolist()
+        values = top_scores.tolist()
         answers = []
         for row, p in enumerate(batch):
-            s = scores[row]
             warnings = list(p.warnings)
-            if p.request.exclude_seen:
-                s = s.clone()
-                s[p.compact] = -math.inf
-            available = int(torch.isfinite(s).sum())
-            k = p.request.k
-            if k > available:
-                warnings.append(
-                    f"k={k} capped at {available}: only {available} items can be recommended"
-                )
-                k = available
-            top_scores, top = s.topk(k)
-            if self.labels is not None:
-                items = [self.labels[i] for i in top.tolist()]
-            else:
-                items = self.model.item_ids[top].tolist()
-            answers.append(Answer(items, top_scores.tolist(), warnings))
+            k, have = p.request.k, wanted[row]
+            if k > have:
+                warnings.append(f"k={k} capped at {have}: only {have} items can be recommended")
+            answers.append(Answer(ids[row][:have], values[row][:have], warnings))
         return answers
 
     def __repr__(self) -> str:
