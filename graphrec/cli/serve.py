@@ -26,7 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         args.checkpoint, ranker=args.ranker, k=args.k, max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,
         max_session=args.max_session, token_file=args.token_file,
-        summary_every=args.summary_every, threads=args.threads,
+        summary_every=args.summary_every, threads=args.threads, index=args.index,
     )  # fmt: skip
     # the summaries at info (a line per request at debug, with -v), through main's handler
     logging.getLogger("graphrec.serve").setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -72,6 +72,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--summary-every", type=common.positive_float, default=60.0,
                    help="seconds between logged summaries (QPS, p50/p99, errors)")  # fmt: skip
     p.add_argument("--threads", type=common.positive_int, default=None, help="torch threads")
+    p.add_argument("--index", choices=["flat", "hnsw", "ivf"], default=None,
+                   help="top-k from a faiss index (default: exact scores)")  # fmt: skip
     p.add_argument("--drain-seconds", type=common.positive_int, default=30,
                    help="on SIGTERM, how long requests in flight may take")  # fmt: skip
     p.add_argument("--log-level", default="warning",

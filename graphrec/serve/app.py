@@ -130,6 +130,7 @@ def create_app(
     token_file: str | Path | None = None,
     summary_every: float = 60.0,
     threads: int | None = None,
+    index: str | None = None,
 ) -> FastAPI:
     """The server's application (run it with uvicorn; ``graphrec serve`` does).
 
@@ -147,6 +148,7 @@ def create_app(
         summary_every (float): seconds between the logged summaries (QPS,
             latency percentiles, errors). (default: ``60``)
         threads (int, optional): torch's CPU threads.
+        index (str, optional): serve the top-k from a faiss index (``"hnsw"``, ...).
     """
     token = Path(token_file).read_text().strip() if token_file else None
     if token_file and not token:
@@ -167,7 +169,9 @@ def create_app(
             new_paths = (path or state["paths"][0], ranker_path or state["paths"][1])
             engine = await asyncio.get_running_loop().run_in_executor(
                 None,
-                lambda: Engine(new_paths[0], ranker=new_paths[1], k=k, max_session=max_session),
+                lambda: Engine(
+                    new_paths[0], ranker=new_paths[1], k=k, max_session=max_session, index=index
+                ),
             )
             state["engine"], state["paths"] = engine, new_paths
             log.info("reloaded: %s -> %s", old.version, engine.version)

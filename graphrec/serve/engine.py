@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from graphrec.data import SessionDataset, build_session_graphs
+from graphrec.evaluation import FaissRetriever
 from graphrec.models import TwoStage
-from graphrec.models.base import SessionRecommender
+from graphrec.models.base import RetrievalRecommender, SessionRecommender
 from graphrec.training import load_checkpoint, load_model
 
 
@@ -75,6 +76,9 @@ class Engine:
         max_session (int): the longest session accepted; longer ones are a
             request error. (default: ``200``)
         threads (int, optional): torch's CPU threads (default: left alone).
+        index (str, optional): ``"flat"``, ``"hnsw"`` or ``"ivf"``: the top-k (or a
+            pipeline's first stage) from a faiss index over the item vectors
+            instead of the exact scores. (default: exact)
 
     Raises:
         CheckpointError, FileNotFoundError, ValueError: the files cannot be
@@ -88,9 +92,12 @@ class Engine:
         k: int = 100,
         max_session: int = 200,
         threads: int | None = None,
+        index: str | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
+        if index is not None and index not in ("flat", "hnsw", "ivf"):
+            raise ValueError(f"index must be flat, hnsw or ivf, got {index!r}")
         self.paths = [Path(checkpoint)] + ([Path(ranker)] if ranker else [])
         model = load_model(checkpoint)
         state = load_checkpoint(checkpoint)
@@ -116,6 +123,18 @@ class Engine:
         self.category = getattr(inner, "item_category", None)
         if self.category is None and isinstance(model, TwoStage):
             self.category = getattr(model.retriever, "item_category", None)
+        self.index_kind, self.index = index, None
+        if index is not None:
+            retriever = model.retriever if isinstance(model, TwoStage) else model
+            if not isinstance(retriever, RetrievalRecommender):
+                raise ValueError(
+                    f"an index needs a retrieval model, not {type(retriever).__name__}"
+                )
+            self.index = FaissRetriever(
+                retriever.item_vectors().detach(), kind=index, metric=retriever.metric
+            )
+            if isinstance(model, TwoStage):  # the first stage searches the index
+                self.model = TwoStage(model.retriever, model.ranker, k=model.k, index=self.index)
 
     # -- what the server shows ---------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
@@ -132,6 +151,7 @@ class Engine:
             "selected_with": self.metrics,
             "dataset": self.run_info.get("dataset"),
             "max_session": self.max_session,
+            "index": self.index_kind,
             "loaded_at": self.loaded_at,
         }
 
@@ -225,6 +245,8 @@ class Engine:
         """Score the sessions of ``batch`` at once; each gets its own top-k (and its
         own exclusion of its seen items), all from one ``topk``."""
         data, lengths = self._batch(batch)
+        if self.index is not None and not isinstance(self.model, TwoStage):
+            return self._answer_from_index(batch, data.to(self.model.item_ids.device), lengths)
         scores = self.model.score(data.to(self.model.item_ids.device)).float().cpu()
         exclude = torch.tensor([p.request.exclude_seen for p in batch])
         if bool(exclude.any()):
@@ -247,6 +269,37 @@ class Engine:
             if k > have:
                 warnings.append(f"k={k} capped at {have}: only {have} items can be recommended")
             answers.append(Answer(ids[row][:have], values[row][:have], warnings))
+        return answers
+
+    def _answer_from_index(self, batch: list[Prepared], data, lengths) -> list[Answer]:
+        """Top-k from the faiss index: its best ``k`` plus each session's length (the
+        seen items excluded afterwards), or the repeat-aware mixture's top-k."""
+        longest = int(lengths.max())
+        k = max(p.request.k for p in batch) + longest
+        k = min(k, self.model.num_items)
+        if self.model.plain_similarity:
+            top, scores = self.index.search(self.model.session_embedding(data), k)
+        else:
+            top, scores = self.model.mixture_topk(data, self.index, k)
+        top, scores = top.cpu(), scores.float().cpu()
+        answers = []
+        for row, p in enumerate(batch):
+            keep = torch.isfinite(scores[row]) & (top[row] > 0)
+            if p.request.exclude_seen:
+                keep &= ~torch.isin(top[row], p.compact)
+            ids, values = top[row][keep][: p.request.k], scores[row][keep][: p.request.k]
+            warnings = list(p.warnings)
+            if ids.numel() < p.request.k:
+                warnings.append(
+                    f"k={p.request.k} capped at {ids.numel()}: only {ids.numel()} items "
+                    "can be recommended"
+                )
+            items = (
+                [self.labels[i] for i in ids.tolist()]
+                if self.labels is not None
+                else self.model.item_ids.cpu()[ids].tolist()
+            )
+            answers.append(Answer(items, values.tolist(), warnings))
         return answers
 
     def __repr__(self) -> str:

@@ -177,3 +177,21 @@ def test_engine_refuses_users_out_of_range(checkpoints):
     prepared = engine.prepare(Request(session=[int(ids[1])], user=3, history=[int(ids[2])]))
     (answer,) = engine.answer([prepared])
     assert len(answer.items) == 20 and torch.isfinite(torch.tensor(answer.scores)).all()
+
+
+def test_an_exact_index_serves_the_exact_top_k(checkpoints):
+    from graphrec.serve import Engine, Request
+
+    exact, flat = Engine(checkpoints["srgnn"]), Engine(checkpoints["srgnn"], index="flat")
+    ids = exact.model.item_ids
+    requests = [Request(session=[int(ids[i]), int(ids[i + 3])], k=7) for i in range(1, 20)]
+    a = exact.answer([exact.prepare(r) for r in requests])
+    b = flat.answer([flat.prepare(r) for r in requests])
+    for x, y in zip(a, b, strict=True):
+        assert x.items == y.items and x.scores == pytest.approx(y.scores, abs=1e-4)
+    hnsw = Engine(checkpoints["srgnn"], index="hnsw")
+    assert hnsw.metadata()["index"] == "hnsw"
+    (answer,) = hnsw.answer([hnsw.prepare(requests[0])])
+    assert len(answer.items) == 7 and not set(answer.items) & set(requests[0].session)
+    with pytest.raises(ValueError, match="index must be"):
+        Engine(checkpoints["srgnn"], index="annoy")
