@@ -9,7 +9,8 @@ loopback only, one torch thread) and driven by asyncio clients (httpx) posting
 sessions of the test split for a fixed time; then it is stopped. Printed per
 concurrency: requests/s, p50 / p95 / p99 latency and errors, for the exact
 scoring with micro-batching, one request at a time (``--max-batch 1``, the
-gain as a ratio in the same run) and, with ``--ranker``, the pipeline. With
+gain as a ratio in the same run), a faiss HNSW index and, with ``--ranker``,
+the pipeline. With
 ``--soak`` the default setting runs that many seconds more and the server's
 RSS is read at its start and its end. The server and the clients share the
 machine's cores: the server's torch computes on one thread, the clients run in
@@ -127,7 +128,8 @@ def main() -> None:
     print(f"{name}: {test.num_items} items, {len(sessions)} test sessions as requests, k={args.k}")
     print(f"machine: {os.cpu_count()} CPU(s); server: 1 torch thread; clients: this process")
     settings = [("exact, micro-batched", args.checkpoint, []),
-                ("exact, one at a time", args.checkpoint, ["--max-batch", "1"])]  # fmt: skip
+                ("exact, one at a time", args.checkpoint, ["--max-batch", "1"]),
+                ("faiss HNSW, micro-batched", args.checkpoint, ["--index", "hnsw"])]  # fmt: skip
     if args.ranker:
         settings.append((f"pipeline -> {Path(args.ranker).parent.name} (k=100)", args.checkpoint,
                          ["--ranker", args.ranker, "-k", "100"]))  # fmt: skip
