@@ -62,7 +62,8 @@ def _error(status: int, message: str, **detail: Any) -> JSONResponse:
 
 
 class _BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets a 413, read or not."""
+    """ASGI middleware: a request body over ``limit`` bytes gets a 413, read or not;
+    a body posted without a JSON content type (``curl -d``) is read as JSON."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -70,7 +71,14 @@ class _BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or {}).get(b"content-length")
+        headers = dict(scope.get("headers") or {})
+        if scope.get("method") == "POST" and headers.get(b"content-type", b"").split(b";")[0] in (
+            b"",
+            b"application/x-www-form-urlencoded",  # curl -d's default: the API reads JSON only
+        ):
+            headers[b"content-type"] = b"application/json"
+            scope = {**scope, "headers": list(headers.items())}
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             response = _error(413, f"request body over {self.limit} bytes")
             return await response(scope, receive, send)

@@ -88,6 +88,10 @@ def test_malformed_json_and_oversized_bodies(client):
                     headers={"content-type": "application/json"})  # fmt: skip
     assert r.status_code == 413 and "over 4000 bytes" in r.json()["error"]
     assert client.get("/nowhere").status_code == 404 and "error" in client.get("/nowhere").json()
+    # curl -d sends a form content type: the body is read as the JSON it is
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    r = client.post("/recommend", content=b'{"session": [1], "k": 2}', headers=form)
+    assert r.status_code in (200, 422) and r.json().get("error") != "invalid request"
 
 
 def test_health_ready_metadata_openapi(client):
