@@ -53,6 +53,9 @@ BASELINES = ("POP", "S-POP", *KNN_METHODS)
 #: Test negatives: every model, retrieval ones included, is also ranked against
 #: the same 100 sampled negatives, so rankers (DIN, DIEN) have a row.
 NEGATIVES = 100
+# steps between the checkpoints taken within an epoch (an epoch of a full
+# dataset takes many minutes; a killed benchmark loses at most this many steps)
+CHECKPOINT_EVERY = 1000
 
 
 def default_monitor(model: str, dataset: str, negatives: int = NEGATIVES) -> str:
@@ -276,6 +279,10 @@ def _train_and_test(
         hp["epochs"] = epochs
     torch.manual_seed(seed)
     model = build_model(name, dataset=data["train"])
+    # an interrupted benchmark continues each run where it stopped (exactly); a
+    # run of its own stopped before its first checkpoint has nothing to continue
+    # and starts again (this folder is the benchmark's, named after model and seed)
+    resume = (run_dir / "last.pt").is_file()
     trainer = Trainer(
         model,
         data["train"],
@@ -284,6 +291,8 @@ def _train_and_test(
         negatives=negatives if monitor.endswith(" neg.)") else None,
         patience=patience,
         run_dir=run_dir,
+        overwrite=not resume,
+        checkpoint_every=CHECKPOINT_EVERY,
         seed=seed,
         max_steps_per_epoch=max_steps,
         progress=progress,
@@ -293,8 +302,7 @@ def _train_and_test(
         reuse_memory=reuse_memory,
         **hp,
     )
-    # an interrupted benchmark continues each run where it stopped (exactly)
-    result = trainer.fit(resume=(run_dir / "last.pt").is_file())
+    result = trainer.fit(resume=resume)
     history = result.history
     start = time.perf_counter()
     metrics = evaluate(

@@ -95,6 +95,22 @@ def test_an_interrupted_benchmark_continues_its_run_exactly(tmp_path, monkeypatc
     assert ours["epochs_run"] == 2
 
 
+def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path):
+    """A process killed (no chance to checkpoint) leaves metrics.jsonl and no last.pt:
+    nothing to continue, so the benchmark trains that run again instead of refusing."""
+    kwargs = dict(seeds=[0], epochs=1, max_steps=3, negatives=5, num_threads=1, knn=False)
+    reference = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "ref", **kwargs)
+    run = tmp_path / "run" / "srgnn-s0"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "step": 2, "loss": 9.9}\n')
+    (run / "notes.txt").write_text("mine")
+    result = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path / "run", **kwargs)
+    ours, theirs = result["runs"]["srgnn"][0], reference["runs"]["srgnn"][0]
+    assert ours["metrics"] == pytest.approx(theirs["metrics"])
+    assert (run / "notes.txt").read_text() == "mine"  # only graphrec's own files replaced
+    assert "9.9" not in (run / "metrics.jsonl").read_text()
+
+
 def test_default_output_is_under_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_benchmark(["srgnn"], "synthetic", seeds=[0], train=False, negatives=5, knn=False)
