@@ -9,8 +9,8 @@ loopback only, one torch thread) and driven by asyncio clients (httpx) posting
 sessions of the test split for a fixed time; then it is stopped. Printed per
 concurrency: requests/s, p50 / p95 / p99 latency and errors, for the exact
 scoring with micro-batching, one request at a time (``--max-batch 1``, the
-gain as a ratio in the same run), a faiss HNSW index and, with ``--ranker``,
-the pipeline. With
+gain as a ratio in the same run), a faiss HNSW index, with ``--ranker``,
+the pipeline, and with ``--export`` the given export folders (onnxruntime). With
 ``--soak`` the default setting runs that many seconds more and the server's
 RSS is read at its start and its end. The server and the clients share the
 machine's cores: the server's torch computes on one thread, the clients run in
@@ -109,6 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--ranker", default=None)
+    parser.add_argument("--export", nargs="*", default=[],
+                        help="export folders (graphrec export) to serve as well")  # fmt: skip
     parser.add_argument("--dataset", default=None, help="default: the checkpoint's")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -133,6 +135,8 @@ def main() -> None:
     if args.ranker:
         settings.append((f"pipeline -> {Path(args.ranker).parent.name} (k=100)", args.checkpoint,
                          ["--ranker", args.ranker, "-k", "100"]))  # fmt: skip
+    for folder in args.export:
+        settings.append((f"export {Path(folder).name}", folder, []))
     rows = {}
     for label, checkpoint, extra in settings:
         proc, url = start(checkpoint, extra)

@@ -78,6 +78,18 @@ def test_recommend_unknown_item(run_dir, capsys):
     assert code == 2 and "--session '3 x': item ids must be integers" in capsys.readouterr().err
 
 
+def test_export(run_dir, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "export"
+    assert main(["export", str(run_dir / "best.pt"), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "exported SRGNN to" in text and "encoder.onnx: (clicks) -> [B, d]" in text
+    assert (out / "manifest.json").is_file()
+    assert main(["export", str(run_dir / "best.pt"), "--out", str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
 def test_errors_are_reported(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""The ``graphrec`` command line: demo, train, evaluate, recommend, serve, preprocess, benchmark,
-plot.
+"""The ``graphrec`` command line: demo, train, evaluate, recommend, serve, export, preprocess,
+benchmark, plot.
 
 One module per command (``graphrec.cli.train``, ``.evaluate``, ...), each adding
 its sub-parser; :func:`build_parser` puts them together and :func:`main` runs one.
@@ -12,9 +12,9 @@ import logging
 import sys
 import warnings
 
-from graphrec.cli import benchmark, evaluate, plot, preprocess, recommend, serve, train
+from graphrec.cli import benchmark, evaluate, export, plot, preprocess, recommend, serve, train
 
-COMMANDS = (train, evaluate, recommend, serve, preprocess, benchmark, plot)
+COMMANDS = (train, evaluate, recommend, serve, export, preprocess, benchmark, plot)
 
 
 def build_parser() -> argparse.ArgumentParser:

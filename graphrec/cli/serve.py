@@ -58,7 +58,9 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve", parents=parents, help="serve a checkpoint (or a pipeline) over HTTP"
     )
-    p.add_argument("checkpoint", help="the model (graphrec checkpoint, best.pt)")
+    p.add_argument(
+        "checkpoint", help="the model: a graphrec checkpoint (best.pt) or an export folder"
+    )
     p.add_argument("--ranker", default=None, help="a ranker checkpoint: serve the pipeline")
     p.add_argument("-k", type=common.positive_int, default=100, help="pipeline candidates")
     p.add_argument("--host", default="127.0.0.1", help="default: loopback only")

@@ -687,6 +687,8 @@ def batch_users(batch: SessionBatch, num_users: int) -> Tensor:
     user = batch.get("user")
     if user is None or num_users == 0:
         return batch.x.new_zeros(batch.num_sessions)
+    if torch.compiler.is_exporting():  # an exported graph's runtime checks its users
+        return user
     if user.numel() and (int(user.min()) < 0 or int(user.max()) > num_users):
         raise ValueError(
             f"user ids must lie in 0..{num_users} (0 = unknown), got "

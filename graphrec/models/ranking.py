@@ -24,7 +24,10 @@ def behaviour_sequence(batch: SessionBatch) -> tuple[Tensor, Tensor]:
         and the BoolTensor [B, L] marking real behaviours.
     """
     items, mask = batch.sequences()
-    if batch.get("history_length") is None or int(batch.history_length.max(0)[0]) == 0:
+    exporting = torch.compiler.is_exporting()  # no data-dependent sizes in a graph
+    if batch.get("history_length") is None:
+        return items, mask
+    if not exporting and int(batch.history_length.max(0)[0]) == 0:
         return items, mask
     history, history_mask = batch.histories()
     items = torch.cat([history, items], dim=1)
@@ -32,7 +35,8 @@ def behaviour_sequence(batch: SessionBatch) -> tuple[Tensor, Tensor]:
     # left-align: the real entries of each row keep their order
     column = mask.long().cumsum(1) - 1
     row = torch.arange(items.size(0), device=items.device).unsqueeze(1).expand_as(items)
-    length = int(mask.sum(1).max())
+    # an exported graph keeps the whole width: the padding after each row is masked
+    length = items.size(1) if exporting else int(mask.sum(1).max())
     out = items.new_zeros(items.size(0), length)
     out[row[mask], column[mask]] = items[mask]
     out_mask = torch.arange(length, device=items.device) < mask.sum(1, keepdim=True)

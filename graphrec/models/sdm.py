@@ -192,9 +192,16 @@ class SDM(RetrievalRecommender):
         """``[B, d]``: :math:`\\mathbf{s}_t` from the embedded clicks (item, category)."""
         _, mask = batch.sequences()
         x = torch.cat(features, dim=-1)
-        lengths = mask.sum(1)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.size(1))
+        if torch.compiler.is_exporting():
+            # one direction: the states of the real clicks do not depend on the
+            # padding after them, and the padded ones are masked below
+            h = self.lstm(x)[0]
+        else:
+            lengths = mask.sum(1)
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            h, _ = pad_packed_sequence(
+                self.lstm(packed)[0], batch_first=True, total_length=x.size(1)
+            )
         h_hat, _ = self.self_attention(h, h, h, key_padding_mask=~mask, need_weights=False)
         return masked_attention_pool(user, h_hat, mask)
 

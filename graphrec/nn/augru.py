@@ -71,6 +71,8 @@ class AUGRU(nn.Module):
                 f"inputs {tuple(x.shape)}, attention {tuple(attention.shape)} and lengths "
                 f"{tuple(lengths.shape)} disagree on batch size or length"
             )
+        if torch.compiler.is_exporting():
+            return self._forward_masked(x, attention, lengths)
         if batch and (int(lengths.min()) < 1 or int(lengths.max()) > length):
             raise ValueError(f"lengths must lie in 1..{length}")
         hid = self.hidden_channels
@@ -98,6 +100,25 @@ class AUGRU(nn.Module):
             h = h + u * (h_tilde - h)
         out = torch.cat([h, *reversed(finished)], dim=0)
         return out[order.argsort()]
+
+    def _forward_masked(self, x: Tensor, attention: Tensor, lengths: Tensor) -> Tensor:
+        """The same states, every row stepped over the whole (static) length and
+        held once its sequence ends: no sorting, no data-dependent loop (what an
+        exported graph runs)."""
+        batch, num_candidates, length = attention.shape
+        hid = self.hidden_channels
+        gates_in = F.linear(x, self.weight_ih, self.bias_ih)
+        h = x.new_zeros(batch, num_candidates, hid)
+        for t in range(length):
+            gi = gates_in[:, t].unsqueeze(1)
+            gh = F.linear(h, self.weight_hh, self.bias_hh)
+            r = torch.sigmoid(gi[..., :hid] + gh[..., :hid])
+            u = torch.sigmoid(gi[..., hid : 2 * hid] + gh[..., hid : 2 * hid])
+            h_tilde = torch.tanh(gi[..., 2 * hid :] + r * gh[..., 2 * hid :])
+            u = attention[:, :, t].unsqueeze(-1) * u
+            step = h + u * (h_tilde - h)
+            h = torch.where((lengths > t).view(-1, 1, 1), step, h)
+        return h
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels})"

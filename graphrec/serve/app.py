@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graphrec.serve.batcher import MicroBatcher
-from graphrec.serve.engine import Engine, RequestError
+from graphrec.serve.engine import Engine, RequestError, load_engine
 from graphrec.serve.engine import Request as EngineRequest
 
 log = logging.getLogger("graphrec.serve")
@@ -143,7 +143,8 @@ def create_app(
     """The server's application (run it with uvicorn; ``graphrec serve`` does).
 
     Args:
-        checkpoint: the model to serve (a graphrec checkpoint).
+        checkpoint: the model to serve: a graphrec checkpoint, or an export
+            folder (``graphrec export``; it carries its ranker, ``k`` and index).
         ranker (optional): a ranker checkpoint: the pipeline ``checkpoint -> ranker``.
         k (int): the pipeline's candidates. (default: ``100``)
         max_batch (int): requests scored at once. (default: ``64``)
@@ -162,7 +163,9 @@ def create_app(
     if token_file and not token:
         raise ValueError(f"{token_file}: the token file is empty")
     state: dict[str, Any] = {
-        "engine": Engine(checkpoint, ranker=ranker, k=k, max_session=max_session, threads=threads),
+        "engine": load_engine(
+            checkpoint, ranker=ranker, k=k, max_session=max_session, threads=threads, index=index
+        ),
         "paths": (str(checkpoint), None if ranker is None else str(ranker)),
         "ready": False,
     }
@@ -177,7 +180,7 @@ def create_app(
             new_paths = (path or state["paths"][0], ranker_path or state["paths"][1])
             engine = await asyncio.get_running_loop().run_in_executor(
                 None,
-                lambda: Engine(
+                lambda: load_engine(
                     new_paths[0], ranker=new_paths[1], k=k, max_session=max_session, index=index
                 ),
             )

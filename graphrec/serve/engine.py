@@ -57,6 +57,30 @@ class Prepared:
     warnings: list[str]
 
 
+def load_engine(
+    path: str | os.PathLike,
+    ranker: str | os.PathLike | None = None,
+    k: int = 100,
+    max_session: int = 200,
+    threads: int | None = None,
+    index: str | None = None,
+) -> Any:
+    """The engine of a checkpoint (:class:`Engine`) or of an export folder
+    (:class:`~graphrec.serve.export_engine.ExportEngine`, which carries its own
+    ranker, ``k`` and index: giving them again is an error)."""
+    if Path(path).is_dir():
+        from graphrec.serve.export_engine import ExportEngine
+
+        given = [n for n, v in (("--ranker", ranker), ("--index", index)) if v is not None]
+        if given:
+            raise ValueError(
+                f"{path} is an export: it carries its ranker and index; {', '.join(given)} "
+                "belong to graphrec export"
+            )
+        return ExportEngine(path, max_session=max_session, threads=threads)
+    return Engine(path, ranker=ranker, k=k, max_session=max_session, threads=threads, index=index)
+
+
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -65,7 +89,66 @@ def _digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-class Engine:
+class RequestChecks:
+    """What every engine checks of a request before batching it; an engine sets
+    ``max_session``, ``num_users``, ``reads_history``, ``_user_index`` and
+    provides ``_ids(values, what)`` (compact ids, unknown ones listed)."""
+
+    max_session: int
+    num_users: int
+    reads_history: bool
+    _user_index: dict | None
+    #: the longest history accepted (default: ten times ``max_session``)
+    max_history: int | None = None
+
+    def _ids(self, values: list, what: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def prepare(self, request: Request) -> Prepared:
+        """Check one request (raises :class:`RequestError`, naming the problem)."""
+        warnings: list[str] = []
+        if not isinstance(request.session, list) or not request.session:
+            raise RequestError("session: a non-empty list of item ids is needed")
+        if len(request.session) > self.max_session:
+            raise RequestError(
+                f"session: {len(request.session)} clicks, at most {self.max_session} accepted"
+            )
+        if isinstance(request.k, bool) or not isinstance(request.k, int) or request.k < 1:
+            raise RequestError(f"k: a positive integer is needed, got {request.k!r}")
+        if not isinstance(request.exclude_seen, bool):
+            raise RequestError(f"exclude_seen: true or false, got {request.exclude_seen!r}")
+        compact = self._ids(request.session, "session")
+        user = None
+        if request.user is not None:
+            if not self.num_users:
+                warnings.append("the model has no users: user ignored")
+            else:
+                user = self._user(request.user)
+        history = None
+        if request.history is not None:
+            if not isinstance(request.history, list):
+                raise RequestError("history: a list of item ids is needed")
+            limit = self.max_history or 10 * self.max_session
+            if len(request.history) > limit:
+                raise RequestError(f"history: at most {limit} items accepted")
+            if not self.reads_history:
+                warnings.append("the model reads no history: history ignored")
+            elif request.history:
+                history = self._ids(request.history, "history")
+        return Prepared(request, compact, user, history, warnings)
+
+    def _user(self, user: Any) -> int:
+        """The compact id of a request's user (the log's own id, or an integer)."""
+        if self._user_index is not None:
+            if user not in self._user_index:
+                raise RequestError("unknown user", unknown=[user])
+            return self._user_index[user]
+        if isinstance(user, bool) or not isinstance(user, int) or not 0 <= user <= self.num_users:
+            raise RequestError(f"user: an integer in 0..{self.num_users} (0 = unknown)")
+        return user
+
+
+class Engine(RequestChecks):
     """A loaded model (or retriever -> ranker pipeline) that answers requests in batches.
 
     Args:
@@ -155,7 +238,6 @@ class Engine:
             "loaded_at": self.loaded_at,
         }
 
-    # -- checking requests ----------------------------------------------------------------
     def _ids(self, values: list, what: str) -> torch.Tensor:
         """Compact ids of the log's own ids; every unknown one is listed."""
         if self.labels is not None:
@@ -174,47 +256,6 @@ class Engine:
             listed = list(dict.fromkeys(ids[unknown].tolist()))
             raise RequestError(f"unknown item ids in {what}", unknown=listed[:50])
         return pos + 1
-
-    def prepare(self, request: Request) -> Prepared:
-        """Check one request (raises :class:`RequestError`, naming the problem)."""
-        warnings: list[str] = []
-        if not isinstance(request.session, list) or not request.session:
-            raise RequestError("session: a non-empty list of item ids is needed")
-        if len(request.session) > self.max_session:
-            raise RequestError(
-                f"session: {len(request.session)} clicks, at most {self.max_session} accepted"
-            )
-        if isinstance(request.k, bool) or not isinstance(request.k, int) or request.k < 1:
-            raise RequestError(f"k: a positive integer is needed, got {request.k!r}")
-        if not isinstance(request.exclude_seen, bool):
-            raise RequestError(f"exclude_seen: true or false, got {request.exclude_seen!r}")
-        compact = self._ids(request.session, "session")
-        user = None
-        if request.user is not None:
-            if not self.num_users:
-                warnings.append("the model has no users: user ignored")
-            else:
-                user = self._user(request.user)
-        history = None
-        if request.history is not None:
-            if not isinstance(request.history, list):
-                raise RequestError("history: a list of item ids is needed")
-            if len(request.history) > 10 * self.max_session:
-                raise RequestError(f"history: at most {10 * self.max_session} items accepted")
-            if not self.reads_history:
-                warnings.append("the model reads no history: history ignored")
-            elif request.history:
-                history = self._ids(request.history, "history")
-        return Prepared(request, compact, user, history, warnings)
-
-    def _user(self, user: Any) -> int:
-        if self._user_index is not None:
-            if user not in self._user_index:
-                raise RequestError("unknown user", unknown=[user])
-            return self._user_index[user]
-        if isinstance(user, bool) or not isinstance(user, int) or not 0 <= user <= self.num_users:
-            raise RequestError(f"user: an integer in 0..{self.num_users} (0 = unknown)")
-        return user
 
     # -- answering ---------------------------------------------------------------------------
     def _batch(self, batch: list[Prepared]):
