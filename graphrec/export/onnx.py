@@ -288,12 +288,14 @@ def export_model(
             ``None`` (no index: exact scores with the item table).
             (default: ``"flat"``)
         overwrite (bool): replace an existing export at ``out``. (default: ``False``)
-        hnsw_m, ef_search, nprobe: the approximate indexes' settings.
-        max_length, max_history (int): the widths of the clicks and histories of a
-            model that steps through them (SDM's LSTM, DIEN's GRU and AUGRU), whose
-            graph the exporter unrolls: the runtime pads to them and refuses
-            longer inputs. Graphs of the other models take any width.
-            (default: ``70``, ``50``)
+        hnsw_m (int): HNSW neighbours per node. (default: ``32``)
+        ef_search (int): HNSW search breadth. (default: ``128``)
+        nprobe (int): IVF lists visited per query. (default: ``32``)
+        max_length (int): the width of the clicks of a model that steps through
+            them (SDM's LSTM, DIEN's GRU and AUGRU), whose graph the exporter
+            unrolls: the runtime pads to it and refuses longer sessions. Graphs
+            of the other models take any width. (default: ``70``)
+        max_history (int): the same for the histories. (default: ``50``)
 
     Returns:
         the manifest.

@@ -193,3 +193,37 @@ def test_roles_and_indexes_are_checked(trained, tmp_path):
     with pytest.raises(ExportError, match="repeat-explore mixture"):
         export_model(trained["srgnn-repeat"], tmp_path / "x", index="hnsw")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_part_that_cannot_be_exported_is_named(trained, tmp_path, monkeypatch):
+    from graphrec.export.onnx import Ranker
+
+    original = torch.onnx.export
+
+    def refuse_rankers(module, *args, **kwargs):
+        if isinstance(module, Ranker):
+            raise RuntimeError("unsupported operator aten::frobnicate")
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", refuse_rankers)
+    with pytest.raises(ExportError, match=r"the ranker DIN could not be exported to ONNX: .*frob"):
+        export_model(trained["stamp"], tmp_path / "x", ranker=trained["din"], index=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ranker_alone_scores_the_whole_catalogue(trained, tmp_path):
+    model = load_model(trained["din"]).eval()
+    export_model(trained["din"], tmp_path / "din")
+    rec = ExportedRecommender(tmp_path / "din")
+    assert rec.encoder is None and rec.index is None
+    sessions = _sessions(model, 12)
+    users = [n % 31 for n in range(12)]
+    graphs = [session_graph(s, user=users[i], category=model.item_category, history=[])
+              for i, s in enumerate(sessions)]  # fmt: skip
+    with torch.no_grad():
+        want = model.score(collate(graphs))
+    feeds = rec.feeds(pad(sessions).numpy(), np.array(users))
+    got = rec.scores(feeds)
+    np.testing.assert_allclose(got[:, 1:], want[:, 1:].numpy(), atol=1e-5, rtol=1e-5)
+    top, _ = rec.top_k(feeds, 20)
+    assert np.array_equal(top, want.topk(20, dim=1).indices.numpy())
