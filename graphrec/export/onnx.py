@@ -10,7 +10,6 @@ with onnxruntime, numpy and faiss only (see :class:`ExportedRecommender`).
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from graphrec.data import collate, session_graph
 from graphrec.export.padded import PaddedBatch
+from graphrec.export.runtime import sha256 as _sha256
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
 from graphrec.nn import AUGRU
 from graphrec.training import load_checkpoint, load_model
@@ -583,14 +583,6 @@ def _manifest(checkpoint, ranker_path, retriever, ranker, k, index_info, graphs)
         if retriever is not None:
             manifest["pipeline"] = {"k": k}
     return manifest
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- the check before the rename ---------------------------------------------------------------

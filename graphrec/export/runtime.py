@@ -35,7 +35,8 @@ class ExportLoadError(ValueError):
     """An export folder that cannot be run: the message names the file and why."""
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """The hex sha256 of a file (what the manifest lists)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -98,7 +99,7 @@ class ExportedRecommender:
                 file = self.folder / name
                 if not file.is_file():
                     raise ExportLoadError(f"{file}: missing (listed in the manifest)")
-                if _sha256(file) != digest:
+                if sha256(file) != digest:
                     raise ExportLoadError(f"{file}: altered since the export (sha256 differs)")
         try:
             import onnxruntime as ort
