@@ -592,7 +592,10 @@ def _verify(folder: Path, retriever, ranker, k: int, max_length: int, max_histor
     (up to ``max_length``, ``max_history`` for the models exported at a fixed width)."""
     from graphrec.export.runtime import ExportedRecommender
 
-    exported = ExportedRecommender(folder)
+    # one onnxruntime thread: its multi-threaded reductions change the summation
+    # order from run to run (DIN's logits moved by up to 1e-4, measured); one
+    # thread gives one result, the one compared with torch
+    exported = ExportedRecommender(folder, threads=1)
     main = retriever if retriever is not None else ranker
     sessions, histories, users = _probe(main)
     if exported.max_length() is not None:

@@ -67,7 +67,11 @@ class ExportedRecommender:
 
     Args:
         folder: the export folder (``graphrec export ... --out DIR``).
-        threads (int, optional): onnxruntime's intra-op threads (default: its own).
+        threads (int, optional): onnxruntime's intra-op threads (default: its own,
+            one per core). With more than one, some reductions are summed in an
+            order that changes from run to run: the same request can get scores
+            that differ in the last digits (DIN's logits by up to 1e-4 measured,
+            the encoders' not at all); ``threads=1`` gives one result every time.
         check_files (bool): compare every file with the manifest's sha256.
             (default: ``True``)
 

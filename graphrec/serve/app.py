@@ -156,7 +156,7 @@ def create_app(
             requires (default: none required).
         summary_every (float): seconds between the logged summaries (QPS,
             latency percentiles, errors). (default: ``60``)
-        threads (int, optional): torch's CPU threads.
+        threads (int, optional): torch's CPU threads (onnxruntime's for an export).
         index (str, optional): serve the top-k from a faiss index (``"hnsw"``, ...).
     """
     token = Path(token_file).read_text().strip() if token_file else None

@@ -48,7 +48,7 @@ def test_vectors_and_top20_equal_torch(trained, exports, name):
     assert any(len(set(s)) < len(s) for s in sessions)  # repeats
     category = getattr(model, "item_category", None)
     batch = collate([session_graph(s, category=category) for s in sessions])
-    rec = ExportedRecommender(exports[name])
+    rec = ExportedRecommender(exports[name], threads=1)
     feeds = rec.feeds(pad(sessions).numpy())
     with torch.no_grad():
         want = model.session_embedding(batch).numpy()
@@ -65,7 +65,9 @@ def test_recommend_in_the_logs_ids_equals_torch(trained, exports, name):
     ids = model.item_ids
     sessions = [[int(ids[i]) for i in s] for s in _sessions(model, 30)]
     want = model.recommend(sessions, k=20, exclude_seen=True)
-    got, scores = ExportedRecommender(exports[name]).recommend(sessions, k=20, exclude_seen=True)
+    got, scores = ExportedRecommender(exports[name], threads=1).recommend(
+        sessions, k=20, exclude_seen=True
+    )
     assert got == want.tolist()
     assert all(len(s) == 20 for s in scores)
 
@@ -77,7 +79,9 @@ def test_pipeline_equals_two_stage(trained, exports):
     sessions = [[int(ids[i]) for i in s] for s in _sessions(retriever)]
     users = [n % 31 for n in range(len(sessions))]
     want = pipeline.recommend(sessions, k=20, users=users)
-    got, _ = ExportedRecommender(exports["srgnn-din"]).recommend(sessions, k=20, users=users)
+    got, _ = ExportedRecommender(exports["srgnn-din"], threads=1).recommend(
+        sessions, k=20, users=users
+    )
     assert got == want.tolist()
     manifest = json.loads((exports["srgnn-din"] / "manifest.json").read_text())
     assert manifest["pipeline"] == {"k": 30}
@@ -88,7 +92,7 @@ def test_dien_at_a_fixed_width(trained, tmp_path):
     """DIEN steps through its behaviours: exported at fixed widths (kept small here:
     the exporter unrolls every step), longer inputs refused by the runtime."""
     export_model(trained["dien"], tmp_path / "dien", max_length=12, max_history=6)
-    rec = ExportedRecommender(tmp_path / "dien")
+    rec = ExportedRecommender(tmp_path / "dien", threads=1)
     assert rec.manifest["graphs"]["ranker"]["fixed_width"] == {"clicks": 12, "history": 6}
     model = load_model(trained["dien"]).eval()
     sessions = probe_sessions(model.num_items, count=24, longest=12, seed=5)
@@ -214,7 +218,7 @@ def test_a_part_that_cannot_be_exported_is_named(trained, tmp_path, monkeypatch)
 def test_a_ranker_alone_scores_the_whole_catalogue(trained, tmp_path):
     model = load_model(trained["din"]).eval()
     export_model(trained["din"], tmp_path / "din")
-    rec = ExportedRecommender(tmp_path / "din")
+    rec = ExportedRecommender(tmp_path / "din", threads=1)
     assert rec.encoder is None and rec.index is None
     sessions = _sessions(model, 12)
     users = [n % 31 for n in range(12)]

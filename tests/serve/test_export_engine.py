@@ -32,7 +32,8 @@ def test_an_export_serves_what_its_checkpoint_serves(checkpoints, exported, fold
     ids = load_model(checkpoints["srgnn"]).item_ids
     kwargs = {"ranker": checkpoints["din"], "k": 30} if ranker else {}
     with TestClient(create_app(checkpoints["srgnn"], **kwargs)) as torch_client:
-        with TestClient(create_app(exported / folder)) as onnx_client:
+        # one onnxruntime thread: one result every time (see ExportedRecommender)
+        with TestClient(create_app(exported / folder, threads=1)) as onnx_client:
             batch = {"requests": _requests(ids)}
             want = torch_client.post("/recommend/batch", json=batch).json()["results"]
             got = onnx_client.post("/recommend/batch", json=batch).json()["results"]
