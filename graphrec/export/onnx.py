@@ -470,6 +470,9 @@ def _write(tmp, checkpoint, ranker_path, retriever, ranker, k, index, settings) 
         _write_ids(tmp / "users.tsv", user_labels, None)
     shutil.copyfile(RUNTIME, tmp / "graphrec_runtime.py")
     manifest = _manifest(checkpoint, ranker_path, retriever, ranker, k, index_info, graphs)
+    if user_labels is not None:  # read back as the type they have
+        integer = all(isinstance(u, int) and not isinstance(u, bool) for u in user_labels[1:])
+        manifest["user_ids"] = "integer" if integer else "text"
     for path in sorted(tmp.iterdir()):
         files[path.name] = _sha256(path)
     manifest["files"] = files

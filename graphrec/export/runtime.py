@@ -166,7 +166,9 @@ class ExportedRecommender:
             )
         self._item_index = {v: i + 1 for i, v in enumerate(self.item_labels)}
         users = self.folder / "users.tsv"
-        self.user_labels = self._read_ids("users.tsv", False) if users.is_file() else None
+        self.user_labels = (
+            self._read_ids("users.tsv", m.get("user_ids") == "integer") if users.is_file() else None
+        )
         self._user_index = (
             None if self.user_labels is None else {v: i + 1 for i, v in enumerate(self.user_labels)}
         )

@@ -231,3 +231,33 @@ def test_a_ranker_alone_scores_the_whole_catalogue(trained, tmp_path):
     np.testing.assert_allclose(got[:, 1:], want[:, 1:].numpy(), atol=1e-5, rtol=1e-5)
     top, _ = rec.top_k(feeds, 20)
     assert np.array_equal(top, want.topk(20, dim=1).indices.numpy())
+
+
+def test_a_logs_own_item_and_user_ids(tmp_path):
+    """A click log with text items and users: the export answers in them, as the model."""
+    import pandas as pd
+
+    from graphrec.datasets import from_click_log, load_dataset
+    from graphrec.models import build_model
+    from graphrec.training import Trainer
+
+    rows = [(f"s{s}", f"u{s % 7}", f"sku-{(s + j) % 40}", 60 * (4 * s + j))
+            for s in range(300) for j in range(4)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["session_id", "user_id", "item_id", "timestamp"])
+    from_click_log(frame, tmp_path / "log", test_fraction=0.2, user="user_id")
+    train = load_dataset(tmp_path / "log", "train")
+    torch.manual_seed(0)
+    model = build_model("attrec", dataset=train, hidden_channels=8)
+    Trainer(model, train, None, epochs=1, run_dir=tmp_path / "run", progress=False,
+            verbose=False, run_info={"dataset": str(tmp_path / "log")}).fit()  # fmt: skip
+    manifest = export_model(tmp_path / "run" / "best.pt", tmp_path / "export")
+    assert manifest["item_ids"] == "text" and manifest["user_ids"] == "text"
+    rec = ExportedRecommender(tmp_path / "export", threads=1)
+    sessions, users = [["sku-1", "sku-2"], ["sku-7"]], ["u3", "u5"]
+    got, _ = rec.recommend(sessions, k=5, users=users, exclude_seen=True)
+    want = load_model(tmp_path / "run" / "best.pt").recommend(
+        sessions, k=5, users=users, exclude_seen=True
+    )
+    assert got == want
+    with pytest.raises(KeyError, match="unknown user"):
+        rec.recommend(sessions, users=["u3", "nobody"])
