@@ -9,7 +9,9 @@ with onnxruntime, numpy and faiss only (see :class:`ExportedRecommender`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
 import logging
 import os
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from graphrec.data import collate, session_graph
 from graphrec.export.padded import PaddedBatch
+from graphrec.export.runtime import pad_rows
 from graphrec.export.runtime import sha256 as _sha256
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
 from graphrec.nn import AUGRU
@@ -51,7 +54,6 @@ class Encoder(nn.Module):
     def __init__(self, model: RetrievalRecommender, weighting: str, full: bool = False) -> None:
         super().__init__()
         self.model, self.weighting, self.full = model, weighting, full
-        self.inputs = model_inputs(model)
 
     def forward(
         self, clicks: Tensor, user: Tensor | None = None, history: Tensor | None = None
@@ -66,7 +68,6 @@ class Ranker(nn.Module):
     def __init__(self, model: SessionRecommender, weighting: str) -> None:
         super().__init__()
         self.model, self.weighting = model, weighting
-        self.inputs = model_inputs(model)
 
     def forward(
         self,
@@ -113,12 +114,9 @@ def probe_sessions(
 
 
 def pad(rows: list[list[int]], width: int | None = None) -> Tensor:
-    """Right-pad id lists with 0 to one matrix (at least 2 columns)."""
-    width = max(width or 0, 2, max((len(r) for r in rows), default=0))
-    out = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
+    """Right-pad id lists with 0 to one matrix (at least 2 columns): the runtime's
+    :func:`~graphrec.export.runtime.pad_rows`, as a tensor."""
+    return torch.from_numpy(pad_rows(rows, width or 0))
 
 
 def _reference_batch(models, sessions, histories, users):
@@ -219,25 +217,18 @@ def _reason(error: Exception) -> str:
     return "; ".join(parts)
 
 
-class _quiet_exporter:
+@contextlib.contextmanager
+def _quiet_exporter():
     """The dynamo exporter reports its steps on stdout and its loggers; keep them quiet."""
-
-    def __enter__(self):
-        import contextlib
-        import io
-
-        self._out = contextlib.redirect_stdout(io.StringIO())
-        self._out.__enter__()
-        self._levels = {}
-        for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir"):
-            logger = logging.getLogger(name)
-            self._levels[name] = logger.level
-            logger.setLevel(logging.ERROR)
-        return self
-
-    def __exit__(self, *exc):
-        self._out.__exit__(*exc)
-        for name, level in self._levels.items():
+    names = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")
+    levels = {name: logging.getLogger(name).level for name in names}
+    try:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
 
 
@@ -361,15 +352,16 @@ def export_model(
 
 
 def _load(path) -> SessionRecommender:
+    """The model of a checkpoint, with what its manifest entry needs of the file."""
     model = load_model(path).eval()
-    model._export_weighting = _checkpoint_weighting(path)
-    return model
-
-
-def _checkpoint_weighting(path) -> str:
     state = load_checkpoint(path)
     info = state.get("run_info") or {}
-    return str(info.get("weighting") or "binary")
+    model._export_weighting = str(info.get("weighting") or "binary")
+    model._export_state = {
+        "selected_with": state.get("metrics") or state.get("best_metrics"),
+        "run_info": state.get("run_info"),
+    }
+    return model
 
 
 def _same_catalogue(retriever, ranker) -> None:
@@ -541,15 +533,13 @@ def _manifest(checkpoint, ranker_path, retriever, ranker, k, index_info, graphs)
     import graphrec
 
     def describe(model, path):
-        state = load_checkpoint(path)
         return {
             "name": type(model).__name__,
             "repr": repr(model),
             "config": model.config(),
             "checkpoint": str(Path(path).resolve()),
             "checkpoint_sha256": _sha256(Path(path)),
-            "selected_with": state.get("metrics") or state.get("best_metrics"),
-            "run_info": state.get("run_info"),
+            **model._export_state,
             "weighting": _weighting(model),
         }
 

@@ -244,7 +244,11 @@ class ExportedRecommender:
 
     def max_length(self) -> int | None:
         """The longest session this export takes (``None``: any)."""
-        widths = [g.get("fixed_width", {}).get("clicks") for g in self.manifest["graphs"].values()]
+        return self.fixed_width("clicks")
+
+    def fixed_width(self, key: str) -> int | None:
+        """The most entries of ``clicks`` or ``history`` every graph takes (``None``: any)."""
+        widths = [g.get("fixed_width", {}).get(key) for g in self.manifest["graphs"].values()]
         widths = [w for w in widths if w]
         return min(widths) if widths else None
 

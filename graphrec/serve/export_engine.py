@@ -37,16 +37,11 @@ class ExportEngine(RequestChecks):
         self.paths = [self.folder]
         fixed = self.runtime.max_length()
         self.max_session = min(max_session, fixed) if fixed else max_session
-        widths = [g.get("fixed_width", {}).get("history") for g in m["graphs"].values()]
-        widths = [w for w in widths if w]
-        self.max_history = min(widths) if widths else None
+        self.max_history = self.runtime.fixed_width("history")
         self.num_users = self.runtime.num_users
         self.reads_history = self.runtime.reads_history
         self.integer_ids = m.get("item_ids") == "integer"
-        runtime = self.runtime
-        self._user_index = None
-        if runtime.user_labels is not None:
-            self._user_index = {v: i + 1 for i, v in enumerate(runtime.user_labels)}
+        self._user_index = self.runtime._user_index
         parts = [m[p]["name"] for p in ("retriever", "ranker") if p in m]
         self.name = "TwoStage" if len(parts) == 2 else parts[0]
         self.version = _digest(self.folder / "manifest.json")
