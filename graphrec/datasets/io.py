@@ -20,7 +20,9 @@ log = logging.getLogger("graphrec.datasets")
 
 # canonical item ids: plain digits without sign or leading zero ("+3", "007", "3.0" are refused)
 _CANONICAL_ID = re.compile(r"[1-9][0-9]*")
-_CANONICAL_LINE = re.compile(r"[ \t]*(?:[1-9][0-9]*[ \t]*)*")
+# (each id ends in blanks or at the end of the line: no two ways to split a run of
+# digits, so a bad line fails in linear time instead of backtracking exponentially)
+_CANONICAL_LINE = re.compile(r"[ \t]*(?:[1-9][0-9]*(?:[ \t]+|$))*")
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -60,7 +62,11 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sessions file not found: {path}")
-    text = decode(path.read_bytes(), path, hint="a sessions file holds item ids in digits")
+    data = path.read_bytes()
+    parsed = _parse_digits(data, path, min_length)
+    if parsed is not None:
+        return parsed
+    text = decode(data, path, hint="a sessions file holds item ids in digits")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()  # blank lines at the very end of the file are harmless
@@ -69,34 +75,121 @@ def read_sessions(path: str | os.PathLike, min_length: int = 2) -> tuple[Tensor,
     lengths = np.empty(len(lines), dtype=np.int64)
     chunks = []
     for lineno, line in enumerate(lines, start=1):
-        tokens = line.split()
-        ids = None
-        if _CANONICAL_LINE.fullmatch(line):
-            try:
-                ids = np.array(tokens, dtype=np.int64)
-            except (ValueError, OverflowError):
-                ids = None
-        if ids is None:
-            for token in tokens:
-                if not _CANONICAL_ID.fullmatch(token):
-                    raise ValueError(
-                        f"{path}, line {lineno}: {token!r} is not an item id (a positive "
-                        "integer written in plain digits: no sign, no leading zero)"
-                    )
-            raise ValueError(f"{path}, line {lineno}: an item id does not fit in 64 bits")
-        if ids.size and ids.min() <= 0:
-            raise ValueError(
-                f"{path}, line {lineno}: item id {int(ids.min())} is not positive "
-                "(ids start at 1; 0 is padding)"
-            )
-        if ids.size < min_length:
-            what = "blank line" if ids.size == 0 else f"session of {ids.size} click"
-            raise ValueError(
-                f"{path}, line {lineno}: {what}; sessions need at least {min_length} clicks"
-            )
+        ids = _line_ids(path, lineno, line, min_length)
         lengths[lineno - 1] = ids.size
         chunks.append(ids)
     return torch.from_numpy(np.concatenate(chunks)), _ptr(torch.from_numpy(lengths))
+
+
+def _line_ids(path: Path, lineno: int, line: str, min_length: int) -> np.ndarray:
+    """The ids of one line of a sessions file; a bad line raises, naming it."""
+    tokens = line.split()
+    ids = None
+    if _CANONICAL_LINE.fullmatch(line):
+        try:
+            ids = np.array(tokens, dtype=np.int64)
+        except (ValueError, OverflowError):
+            ids = None
+    if ids is None:
+        for token in tokens:
+            if not _CANONICAL_ID.fullmatch(token):
+                raise ValueError(
+                    f"{path}, line {lineno}: {token!r} is not an item id (a positive "
+                    "integer written in plain digits: no sign, no leading zero)"
+                )
+        raise ValueError(f"{path}, line {lineno}: an item id does not fit in 64 bits")
+    if ids.size and ids.min() <= 0:
+        raise ValueError(
+            f"{path}, line {lineno}: item id {int(ids.min())} is not positive "
+            "(ids start at 1; 0 is padding)"
+        )
+    if ids.size < min_length:
+        what = "blank line" if ids.size == 0 else f"session of {ids.size} click"
+        raise ValueError(
+            f"{path}, line {lineno}: {what}; sessions need at least {min_length} clicks"
+        )
+    return ids
+
+
+#: bytes of the fast path: digits, space, tab, line feed, carriage return
+_PLAIN = np.zeros(256, dtype=bool)
+_PLAIN[[ord(c) for c in "0123456789 \t\n\r"]] = True
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_BLANKS = np.frombuffer(b" \t\r\n", dtype=np.uint8)
+
+
+def _parse_digits(
+    data: bytes, path: Path, min_length: int, chunk: int = 1 << 25
+) -> tuple[Tensor, Tensor] | None:
+    """:func:`read_sessions` vectorised over the file's bytes (numpy, no Python
+    loop per line, ``chunk`` bytes at a time), or ``None`` when the file holds
+    anything but ASCII digits, blanks and line breaks (``\\n``, ``\\r\\n``), or
+    an id of 19 digits or more: the per-line reader handles those. A bad line
+    raises the per-line reader's message."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    tail = raw[-(1 << 16) :]
+    digits = np.flatnonzero((tail >= 48) & (tail <= 57))
+    if digits.size == 0:  # blank to its end: the per-line reader words the error
+        return None
+    # blank lines at the very end of the file are harmless (blanks only after the last id)
+    end = raw.size - tail.size + int(digits[-1]) + 1
+    if not np.isin(raw[end:], _BLANKS).all():
+        return None
+    raw = raw[:end]
+    ids, lengths, first_line = [], [], 0
+    start = 0
+    while start < raw.size:
+        stop = raw.size
+        if stop - start > chunk:  # end the chunk after a line feed
+            window = max(start, start + chunk - (1 << 16))
+            feeds = np.flatnonzero(raw[window : start + chunk] == 10)
+            if feeds.size == 0:
+                return None  # a line of more than 64 KiB: the per-line reader
+            stop = window + int(feeds[-1]) + 1
+        part = _parse_chunk(raw[start:stop], min_length)
+        if part is None:
+            return None
+        if isinstance(part, int):  # the first bad line of the chunk
+            lineno = first_line + part + 1
+            text = data[start:stop].decode("ascii").split("\n")[part].rstrip("\r")
+            _line_ids(path, lineno, text, min_length)  # raises, naming the line
+            return None  # (not reached: the per-line reader finds the line bad too)
+        ids.append(part[0])
+        lengths.append(part[1])
+        first_line += part[1].size
+        start = stop
+    return torch.from_numpy(np.concatenate(ids)), _ptr(torch.from_numpy(np.concatenate(lengths)))
+
+
+def _parse_chunk(raw: np.ndarray, min_length: int) -> tuple[np.ndarray, np.ndarray] | int | None:
+    """The ids and line lengths of whole lines of bytes; the index of its first
+    bad line; or ``None`` when the bytes need the per-line reader."""
+    if not _PLAIN[raw].all():
+        return None
+    cr = np.flatnonzero(raw == 13)
+    if cr.size and (cr[-1] + 1 >= raw.size or bool((raw[cr + 1] != 10).any())):
+        return None  # a bare carriage return: a line break of its own
+    digit = (raw >= 48) & (raw <= 57)
+    edge = np.diff(digit.view(np.int8), prepend=0, append=0)
+    starts, stops = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    width = stops - starts
+    if width.size and int(width.max()) >= 19:
+        return None
+    feeds = np.flatnonzero(raw == 10)
+    num_lines = feeds.size + (raw[-1] != 10)
+    line = np.searchsorted(feeds, starts)  # the line of each id
+    lengths = np.bincount(line, minlength=num_lines)
+    bad = lengths < min_length
+    bad[line[raw[starts] == 48]] = True  # a leading zero (or the id 0)
+    if bad.any():
+        return int(np.flatnonzero(bad)[0])
+    # each id: its digits times powers of ten, summed (exact in int64)
+    first = np.cumsum(width) - width
+    pos = np.arange(int(width.sum())) - np.repeat(first, width)
+    power = _POW10[np.repeat(width - 1, width) - pos]
+    values = (raw[digit].astype(np.int64) - 48) * power
+    ids = np.add.reduceat(values, first) if values.size else values
+    return ids, lengths.astype(np.int64)
 
 
 def decode(

@@ -108,3 +108,65 @@ def test_byte_order_mark_and_bad_bytes(tmp_path):
     path.write_bytes(b"1 2 3\n4 \xff5\n")
     with pytest.raises(ValueError, match=r"s.txt, line 2, column 3: byte 0xff is not valid"):
         read_sessions(path)
+
+
+def _per_line(monkeypatch, path, min_length):
+    """read_sessions through its per-line reader only (the vectorised one off)."""
+    import graphrec.datasets.io as io
+
+    with monkeypatch.context() as m:
+        m.setattr(io, "_parse_digits", lambda *args, **kwargs: None)
+        return io.read_sessions(path, min_length)
+
+
+def _outcome(read, *args):
+    try:
+        items, ptr = read(*args)
+        return items.tolist(), ptr.tolist()
+    except ValueError as e:
+        return str(e)
+
+
+@pytest.mark.parametrize("chunk", [16, 64, 1 << 25])
+def test_the_vectorised_reader_equals_the_per_line_one(tmp_path, monkeypatch, chunk):
+    """Random files (blanks, tabs, CRLF, trailing blank lines, bad tokens, short and
+    blank lines, 18-digit ids, chunks that split the file) read to the same ids,
+    boundaries and error messages both ways."""
+    import random
+
+    from graphrec.datasets.io import _parse_digits
+
+    rng = random.Random(chunk)
+    bad_tokens = ["0", "007", "+3", "-1", "3.0", "x", "9" * 20, "é", "9223372036854775808"]
+    for trial in range(300):
+        lines = []
+        for _ in range(rng.randint(1, 25)):
+            tokens = [
+                str(rng.choice([1, 9, 10, 12345, 10**17 + 3]))
+                for _ in range(rng.choice([0, 1, 2, 3, 6]))
+            ]
+            if rng.random() < 0.02:
+                tokens.insert(rng.randint(0, len(tokens)), rng.choice(bad_tokens))
+            line = rng.choice([" ", "\t", "  \t"]).join(tokens)
+            lines.append(f" {line} " if rng.random() < 0.1 else line)
+        newline = rng.choice(["\n", "\n", "\r\n", "\r"])
+        text = newline.join(lines) + rng.choice(["\n", "", "\n\n", "\n \n"])
+        path = tmp_path / f"s{trial}.txt"
+        path.write_bytes(text.encode())
+        min_length = rng.choice([0, 1, 2])
+
+        def vectorised(p, n):
+            return _parse_digits(p.read_bytes(), p, n, chunk=chunk) or read_sessions(p, n)
+
+        assert _outcome(vectorised, path, min_length) == _outcome(
+            lambda *a: _per_line(monkeypatch, *a), path, min_length
+        ), text
+
+
+def test_a_long_bad_line_is_refused_at_once(tmp_path):
+    """60 digits then a letter: the line pattern once backtracked through every way
+    of splitting the digits (2^59 of them) before it failed."""
+    path = tmp_path / "s.txt"
+    path.write_text("1 2 3\n" + "1" * 60 + "x 2\n")
+    with pytest.raises(ValueError, match=r"line 2: '111.*x' is not an item id"):
+        read_sessions(path)
