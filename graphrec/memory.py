@@ -1,4 +1,4 @@
-"""Memory: freed CPU memory kept for reuse, and the budget a dataset may build in.
+"""Memory: freed CPU memory kept for reuse.
 
 **Reuse.** A full-softmax training step over a large catalogue allocates
 ``batch x num_items`` buffers (the logits, the item table's gradient), 17 MB
@@ -17,14 +17,6 @@ multiplied). The :class:`~graphrec.training.Trainer` calls it on a CPU
 (``reuse_memory=False`` leaves ``malloc`` alone); ``graphrec train``,
 ``graphrec demo`` and ``graphrec evaluate`` too (``--no-reuse-memory``).
 Without glibc (macOS, Windows, musl) it does nothing.
-
-**Budget.** Building a split's session graphs stores every prefix of every
-session: a session of ``n`` clicks costs about ``n^2 / 2`` stored clicks
-without a window, ``n * max_length`` with one, each about
-:data:`BUILD_BYTES_PER_CLICK` bytes at the peak of the build.
-:class:`~graphrec.data.SessionDataset` estimates that cost before building
-anything and refuses a split that would not fit :func:`memory_budget`, naming
-its longest sessions, instead of growing until the system kills it.
 """
 
 from __future__ import annotations
@@ -32,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
 
 log = logging.getLogger("graphrec")
 
@@ -94,63 +85,3 @@ def _glibc() -> ctypes.CDLL | None:
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     return libc
-
-
-#: peak bytes per stored click while a split's session graphs are built (the
-#: stored graphs keep about 40 of them): measured on Diginetica's training split,
-#: 2,973,403 stored clicks, 545 MB of peak growth
-BUILD_BYTES_PER_CLICK = 200
-
-
-def parse_size(text: str) -> int:
-    """``"8G"``, ``"500M"``, ``"1.5GiB"`` or a number of bytes -> bytes."""
-    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    cleaned = text.strip().lower().removesuffix("ib").removesuffix("b")
-    number, unit = cleaned, ""
-    if cleaned and cleaned[-1] in "kmgt":
-        number, unit = cleaned[:-1], cleaned[-1]
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f"cannot read {text!r} as a size (e.g. 8G, 500M, 1000000)") from None
-    if value <= 0:
-        raise ValueError(f"a size must be positive, got {text!r}")
-    return int(value * units[unit])
-
-
-def available_memory() -> int | None:
-    """Bytes of memory the system can still give (``MemAvailable``), ``None`` if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def memory_budget() -> tuple[int | None, str]:
-    """The most memory that building a dataset may take, and where the figure comes from.
-
-    ``$GRAPHREC_MEMORY_LIMIT`` (``8G``, ``500M``, bytes) if set, else 80% of
-    the memory the system has available (``None`` where unknown).
-    """
-    env = os.environ.get("GRAPHREC_MEMORY_LIMIT")
-    if env:
-        return parse_size(env), f"$GRAPHREC_MEMORY_LIMIT={env}"
-    free = available_memory()
-    if free is None:
-        return None, "unknown"
-    return int(free * 0.8), "80% of the memory available"
-
-
-def format_bytes(n: float) -> str:
-    """Bytes in the binary units that :func:`parse_size` reads (``8G`` = 8 GiB)."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"

@@ -21,8 +21,12 @@ class UnsafeFileError(ValueError):
         self.path, self.reason = path, reason
 
 
-def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False) -> Any:
     """``torch.load(path, weights_only=True)``, with graphrec's own messages.
+
+    With ``mmap=True`` the tensors map the file instead of being read into
+    memory (``torch.load(..., mmap=True)``): opening costs next to nothing,
+    pages are read when touched and shared by every process mapping the file.
 
     torch's warnings while reading (a pickle protocol it did not write, ...)
     are not passed on, and its advice to retry with ``weights_only=False`` is
@@ -41,7 +45,7 @@ def safe_torch_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         text = str(e)
         found = re.search(r"GLOBAL (\S+)", text, re.IGNORECASE)

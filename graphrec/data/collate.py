@@ -83,7 +83,9 @@ def store_batch(
     ``*_ptr`` [B + 1] bound each session's pieces and ``node_batch`` [N] maps
     nodes to sessions. Only stores them, with PyG's bookkeeping."""
     num_sessions = node_ptr.numel() - 1
-    batch = SessionBatch(_base_cls=SessionBatch)
+    # what SessionBatch(_base_cls=SessionBatch) makes, without PyG's metaclass
+    # reading SessionData's signature on every call (~40 us a batch)
+    batch = type.__call__(SessionBatch)
     zeros = torch.zeros(num_sessions, dtype=torch.long)
     session_ptr = torch.arange(num_sessions + 1)
     node_inc = node_ptr[:-1]
@@ -96,29 +98,27 @@ def store_batch(
     }
     incs = {"x": zeros, "edge_index": node_inc, "edge_weight_in": zeros}
     incs.update({"edge_weight_out": zeros, "alias": node_inc})
-    batch.x = x
-    batch.edge_index = edge_index
-    batch.edge_weight_in = edge_weight_in
-    batch.edge_weight_out = edge_weight_out
-    batch.alias = alias
+    # the tensors go straight into the store (what ``batch.x = x`` does, for
+    # tensors, behind two layers of PyG's attribute checks: ~3 us each)
+    store = {"x": x, "edge_index": edge_index}
+    store.update(edge_weight_in=edge_weight_in, edge_weight_out=edge_weight_out, alias=alias)
     for key, value, ptr in (("y", y, session_ptr), ("user", user, session_ptr)):
         if value is not None:
-            batch[key] = value
+            store[key] = value
             slices[key], incs[key] = ptr, zeros
     if category is not None:
-        batch.category = category
+        store["category"] = category
         slices["category"], incs["category"] = node_ptr, zeros
     if history is not None:
         history_ptr = _ptr(history_length)
-        batch.history = history
-        batch.history_length = history_length
+        store["history"], store["history_length"] = history, history_length
         slices["history"], incs["history"] = history_ptr, zeros
         slices["history_length"], incs["history_length"] = session_ptr, zeros
         if history_category is not None:
-            batch.history_category = history_category
+            store["history_category"] = history_category
             slices["history_category"], incs["history_category"] = history_ptr, zeros
-    batch.batch = node_batch
-    batch.ptr = node_ptr
+    store["batch"], store["ptr"] = node_batch, node_ptr
+    batch._store._mapping.update(store)
     batch._num_graphs = num_sessions
     batch._slice_dict = slices
     batch._inc_dict = incs

@@ -1,11 +1,10 @@
-"""Session datasets stored once, flat, and batched without Python loops."""
+"""Session datasets: sessions stored once, samples as cuts of them, graphs built per batch."""
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from graphrec.data.collate import store_batch
-from graphrec.data.graph import GraphArrays, _ptr, build_session_graphs
+from graphrec.data.graph import WEIGHTINGS, _cumsum0, _ptr, graph_pieces
 from graphrec.data.session_data import Precollated, SessionBatch, SessionData
-from graphrec.memory import BUILD_BYTES_PER_CLICK, format_bytes, memory_budget
 from graphrec.serialization import safe_torch_load
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _positions(starts: Tensor, counts: Tensor) -> Tensor:
@@ -34,16 +32,6 @@ def _segments(ptr: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
     starts = ptr[index]
     counts = ptr[index + 1] - starts
     return _positions(starts, counts), counts
-
-
-def _np_segments(ptr: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`_segments` in numpy: positions, counts and the ``[len(index) + 1]``
-    boundaries of the segments ``index`` of a flat array split by ``ptr``."""
-    starts = ptr[index]
-    counts = ptr[index + 1] - starts
-    out_ptr = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=out_ptr[1:])
-    return np.arange(out_ptr[-1]) + np.repeat(starts - out_ptr[:-1], counts), counts, out_ptr
 
 
 def user_streams(
@@ -167,80 +155,61 @@ def prefix_augment(items: Tensor, session_ptr: Tensor) -> tuple[Tensor, Tensor, 
     return items[pos], prefix_len, targets, session
 
 
-def check_build_cost(
-    keep: Tensor,
-    sample_session: Tensor,
-    prefix_length: Tensor,
-    max_length: int | None,
-    name: str,
-    describe_session: Callable[[int], str] | None = None,
-) -> None:
-    """Refuse to build graphs that would not fit in memory (:func:`graphrec.memory.memory_budget`).
-
-    The build stores ``keep.sum()`` clicks at about
-    :data:`~graphrec.memory.BUILD_BYTES_PER_CLICK` bytes each at its peak.
-
-    Raises:
-        MemoryError: the estimate exceeds the budget; the message gives the
-            estimate, the longest sessions (and where they come from) and what
-            ``max_length`` would cost.
-    """
-    budget, source = memory_budget()
-    total = int(keep.sum())
-    cost = total * BUILD_BYTES_PER_CLICK
-    if budget is None or cost <= budget:
-        return
-    per_session = torch.zeros(int(sample_session.max()) + 1, dtype=torch.long)
-    per_session.index_add_(0, sample_session, keep)
-    worst = per_session.topk(min(3, per_session.numel())).indices
-    worst = worst[per_session[worst] * 100 >= total].tolist() or worst[:1].tolist()
-    where = describe_session or (lambda s: f"session {s}")
-    longest = "; ".join(
-        f"{where(s)}: {int(prefix_length[sample_session == s].max()) + 1} clicks, "
-        f"{format_bytes(int(per_session[s]) * BUILD_BYTES_PER_CLICK)}"
-        for s in worst
-    )
-    window = 50 if max_length is None or max_length > 50 else max(1, max_length // 2)
-    windowed = int(prefix_length.clamp(max=window).sum()) * BUILD_BYTES_PER_CLICK
-    raise MemoryError(
-        f"{name}: building its session graphs would take about {format_bytes(cost)} "
-        f"({total:,} stored clicks, ~{BUILD_BYTES_PER_CLICK} bytes each at the peak), more "
-        f"than the {format_bytes(budget)} allowed ({source}). Every prefix of every session "
-        "is stored: a session of n clicks costs about n^2/2 clicks without a window. The "
-        f"longest: {longest}. Keep the last clicks of each input with max_length= "
-        f"(--max-length {window}: about {format_bytes(windowed)}), or set "
-        "GRAPHREC_MEMORY_LIMIT if more memory is free"
-    )
+def _index_tensor(index: slice | Sequence[int] | Tensor, n: int) -> Tensor:
+    """``index`` (a slice, indices or a boolean mask over ``n`` samples) as
+    non-negative LongTensor indices, checked."""
+    if isinstance(index, slice):
+        return torch.arange(n)[index]
+    index = torch.as_tensor(index)
+    if index.dtype == torch.bool:
+        if index.shape != (n,):
+            raise IndexError(f"a boolean mask needs {n} entries, got {tuple(index.shape)}")
+        return index.nonzero().view(-1)
+    if index.is_floating_point() and index.numel():
+        raise TypeError("indices must be integers")
+    index = index.long().view(-1)
+    if index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
+        raise IndexError(f"an index is out of range for {n} samples")
+    return index % max(n, 1)
 
 
 class SessionDataset(Dataset):
-    r"""Session graphs of a whole split, built once and stored flat.
+    r"""The samples of a split, stored as cuts of sessions kept once.
 
-    Each sample is a :class:`SessionData`: an input session (for benchmarks, a
-    prefix of a full session) with its next-item target ``y``. Item ids are
-    *compact* (``1 .. num_items``, 0 = padding); :meth:`decode` maps them back
-    to the ids of the source files.
+    A sample is a pair (session, cut): its input is the session's clicks
+    before the cut (the last ``max_length`` of them with a window), its
+    next-item target ``y`` the click at the cut. Only the sessions' clicks and
+    two integers per sample are stored, so memory grows linearly with the
+    clicks, not with the sum of the prefixes' lengths. Item ids are *compact*
+    (``1 .. num_items``, 0 = padding); :meth:`decode` maps them back to the
+    ids of the source files.
 
-    Use :meth:`batch` (or :class:`graphrec.data.SessionLoader`) for fast
-    batches: it gathers the pieces of many sessions with a few vectorised
-    index operations and returns the same :class:`SessionBatch` as
-    :func:`graphrec.data.collate` on ``[dataset[i] for i in indices]``.
+    The session graphs (SR-GNN's normalised in/out adjacency) are built when
+    a batch is drawn: :meth:`batch` (what :class:`graphrec.data.SessionLoader`
+    and PyG's ``DataLoader`` call) gathers the inputs of many samples and builds
+    their graphs at once with a few vectorised numpy operations
+    (:func:`graphrec.data.graph.graph_pieces`). The result is the same
+    :class:`SessionBatch` as :func:`graphrec.data.collate` on
+    ``[dataset[i] for i in indices]``.
 
     Args:
-        graphs (GraphArrays): the flat graph storage.
-        y (LongTensor [S]): the targets.
+        sessions (tuple): ``(items, ptr)``: session ``s`` is
+            ``items[ptr[s] : ptr[s + 1]]`` (compact ids, click order).
+        sample_session (LongTensor [S]): the session of each sample.
+        target_position (LongTensor [S]): where each sample's cut lies in its
+            session (0-based position of the target; the prefix length, >= 1).
         num_items (int): the number of real items (ids ``1 .. num_items``).
+        y (LongTensor [S], optional): the targets. By default the clicks at
+            the cuts; given explicitly, a cut may lie at the end of its session
+            (an input without a next click, such as a served request).
+        max_length (int, optional): the short-term window: an input keeps the
+            last ``max_length`` clicks before its cut. ``None`` keeps the whole
+            prefix.
+        weighting (str): edge weighting of the graphs, ``"binary"`` or
+            ``"count"`` (see :func:`graphrec.data.session_graph`).
+            (default: ``"binary"``)
         item_ids (LongTensor [num_items + 1], optional): original id of each
             compact id (entry 0 is 0). Identity when omitted.
-        sessions (tuple, optional): ``(items, ptr)``, the full sessions the
-            samples come from (compact ids), for multi-target evaluation and
-            popularity statistics.
-        sample_session (LongTensor [S], optional): the index in ``sessions`` of
-            each sample's session.
-        target_position (LongTensor [S], optional): where each target sits in
-            its session (0-based; the prefix length), with ``sample_session``:
-            the rest of the session from the target on is what the
-            session-rec protocol scores (:func:`~graphrec.evaluation.evaluate_session_rec`).
         user (LongTensor [S], optional): the user of each sample (ids
             ``1 .. num_users``; 0 = unknown user).
         item_category (LongTensor [num_items + 1], optional): category per item.
@@ -254,35 +223,61 @@ class SessionDataset(Dataset):
         num_users (int, optional): the largest user id (default: the largest
             in ``user``).
         name (str): a label for messages and reports. (default: ``"sessions"``)
+
+    The full sessions also serve multi-target evaluation, the session-rec
+    protocol (the rest of each sample's session from its target on,
+    :func:`~graphrec.evaluation.evaluate_session_rec`) and popularity counts.
     """
 
     def __init__(
         self,
-        graphs: GraphArrays,
-        y: Tensor,
+        sessions: tuple[Tensor, Tensor],
+        sample_session: Tensor,
+        target_position: Tensor,
         num_items: int,
+        y: Tensor | None = None,
+        max_length: int | None = None,
+        weighting: str = "binary",
         item_ids: Tensor | None = None,
-        sessions: tuple[Tensor, Tensor] | None = None,
-        sample_session: Tensor | None = None,
         user: Tensor | None = None,
         item_category: Tensor | None = None,
         history: tuple[Tensor, Tensor, Tensor] | None = None,
         user_items: tuple[Tensor, Tensor] | None = None,
         num_users: int | None = None,
-        target_position: Tensor | None = None,
         name: str = "sessions",
     ) -> None:
-        if y.numel() != len(graphs):
-            raise ValueError(f"{y.numel()} targets for {len(graphs)} session graphs")
-        self.graphs = graphs
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        items, ptr = sessions
+        if sample_session.shape != target_position.shape or sample_session.dim() != 1:
+            raise ValueError("sample_session and target_position need one entry per sample")
+        num_sessions = ptr.numel() - 1
+        if sample_session.numel():
+            if int(sample_session.min()) < 0 or int(sample_session.max()) >= num_sessions:
+                raise ValueError(f"a sample's session lies outside the {num_sessions} sessions")
+            # a cut lies before the session's last click, or at its end when y is given
+            last_cut = ptr[sample_session + 1] - ptr[sample_session] - (1 if y is None else 0)
+            if int(target_position.min()) < 1 or bool((target_position > last_cut).any()):
+                raise ValueError(
+                    "every sample needs at least one click before its cut"
+                    + (" and a next click" if y is None else " and its cut inside its session")
+                )
+        if y is None:
+            y = items[ptr[sample_session] + target_position]
+        elif y.shape != sample_session.shape:
+            raise ValueError(f"{y.numel()} targets for {sample_session.numel()} samples")
+        self.sessions = (items, ptr)
+        self.sample_session = sample_session
+        self.target_position = target_position
         self.y = y
+        self.max_length = None if max_length is None else int(max_length)
+        self.weighting = weighting
         self.num_items = int(num_items)
         self.item_ids = torch.arange(num_items + 1) if item_ids is None else item_ids
         if self.item_ids.numel() != num_items + 1 or bool((self.item_ids[1:].diff() <= 0).any()):
             raise ValueError("item_ids must hold num_items + 1 increasing original ids")
-        self.sessions = sessions
-        self.sample_session = sample_session
-        self.target_position = target_position
         self.user = user
         self.item_category = item_category
         if history is not None and (
@@ -314,7 +309,7 @@ class SessionDataset(Dataset):
         history_length: int = 0,
         **kwargs: Any,
     ) -> SessionDataset:
-        """Prefix-augment full sessions (compact ids) and build their graphs.
+        """Prefix-augment full sessions (compact ids).
 
         Every session ``s`` of length ``n`` gives the samples
         ``(s[:-i], s[-i])`` for ``i = 1 .. n-1``, longest prefix first (the
@@ -347,14 +342,10 @@ class SessionDataset(Dataset):
         session_user: Tensor | None = None,
         history_length: int = 0,
         sessions: tuple[Tensor, Tensor] | None = None,
-        describe_session: Callable[[int], str] | None = None,
+        session_index: Tensor | None = None,
         **kwargs: Any,
     ) -> SessionDataset:
-        """Samples ``(log[s][:p], log[s][p])`` of a click log, with their graphs.
-
-        The memory the build will take is estimated first
-        (:func:`check_build_cost`): a split that would not fit is refused
-        before anything is built, naming its longest sessions.
+        """Samples ``(log[s][:p], log[s][p])`` of a click log.
 
         Args:
             items (LongTensor [T]): the clicks of the whole log (compact ids),
@@ -377,12 +368,12 @@ class SessionDataset(Dataset):
                 time order, then the part of the current session cut off by
                 ``max_length``) or, without users, from the clipped part of the
                 session. ``0`` attaches no history. (default: ``0``)
-            sessions (tuple, optional): ``(items, ptr)`` kept as the split's
-                full sessions (popularity counts, multi-target evaluation).
-                (default: the whole log, and then ``sample_session`` is kept)
-            describe_session (callable, optional): where log session ``s``
-                comes from (``describe_session(s)`` -> ``"train_sessions.txt,
-                line 18"``), for messages.
+            sessions (tuple, optional): ``(items, ptr)``: the split's own
+                sessions, kept instead of the whole log: each begins like its
+                log session and holds its samples' inputs and targets (default:
+                the whole log).
+            session_index (LongTensor [S], optional): with ``sessions``, the
+                row of each log session in it (-1 where absent).
             **kwargs: passed to the constructor (``item_ids``,
                 ``item_category``, ``num_users``, ``name``).
         """
@@ -395,16 +386,13 @@ class SessionDataset(Dataset):
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         if history_length < 0:
             raise ValueError(f"history_length must be >= 0, got {history_length}")
-        starts = session_ptr[:-1][sample_session]
-        keep = prefix_length if max_length is None else prefix_length.clamp(max=max_length)
-        check_build_cost(
-            keep, sample_session, prefix_length, max_length, kwargs.get("name", "sessions"),
-            describe_session,
-        )  # fmt: skip
-        window_start = starts + prefix_length - keep
-        clicks = items[_positions(window_start, keep)]
-        graphs = build_session_graphs(clicks, keep, weighting)
-        targets = items[starts + prefix_length]
+        if (sessions is None) != (session_index is None):
+            raise ValueError("sessions and session_index go together")
+        rows = sample_session
+        if session_index is not None:
+            rows = session_index[sample_session]
+            if rows.numel() and int(rows.min()) < 0:
+                raise ValueError("a sample's session is not among the split's sessions")
         user = None if session_user is None else session_user[sample_session]
         history = user_items = None
         if history_length > 0 or session_user is not None:
@@ -415,17 +403,17 @@ class SessionDataset(Dataset):
             if user_ptr is not None:
                 user_items = (stream, user_ptr)
             if history_length > 0:
-                window_pos = click_pos[window_start]
+                keep = prefix_length if max_length is None else prefix_length.clamp(max=max_length)
+                window_pos = click_pos[session_ptr[:-1][sample_session] + prefix_length - keep]
                 hist_start = torch.maximum(floor[sample_session], window_pos - history_length)
                 history = (stream, hist_start, window_pos - hist_start)
         return cls(
-            graphs,
-            targets,
+            (items, session_ptr) if sessions is None else sessions,
+            rows,
+            prefix_length,
             num_items,
-            sessions=(items, session_ptr) if sessions is None else sessions,
-            # sample_session indexes the log: kept only where the log is `sessions`
-            sample_session=sample_session if sessions is None else None,
-            target_position=prefix_length if sessions is None else None,
+            max_length=max_length,
+            weighting=weighting,
             user=user,
             history=history,
             user_items=user_items,
@@ -453,81 +441,43 @@ class SessionDataset(Dataset):
         n = len(self)
         if not -n <= idx < n:
             raise IndexError(f"index {idx} out of range for {n} samples")
-        idx %= n
-        g = self.graphs
-        ns, ne = int(g.node_ptr[idx]), int(g.node_ptr[idx + 1])
-        cs, ce = int(g.click_ptr[idx]), int(g.click_ptr[idx + 1])
-        es, ee = int(g.edge_ptr[idx]), int(g.edge_ptr[idx + 1])
+        one = self.batch([idx % n])  # a batch of one: its indices are the sample's own
         data = SessionData(
-            x=g.x[ns:ne],
-            edge_index=g.edge_index[:, es:ee],
-            edge_weight_in=g.edge_weight_in[es:ee],
-            edge_weight_out=g.edge_weight_out[es:ee],
-            alias=g.alias[cs:ce],
-            y=self.y[idx : idx + 1],
+            x=one.x,
+            edge_index=one.edge_index,
+            edge_weight_in=one.edge_weight_in,
+            edge_weight_out=one.edge_weight_out,
+            alias=one.alias,
+            y=one.y,
         )
-        if self.user is not None:
-            data.user = self.user[idx : idx + 1]
-        if self.item_category is not None:
-            data.category = self.item_category[data.x]
-        if self.history is not None:
-            source, start, length = self.history
-            data.history = source[int(start[idx]) : int(start[idx] + length[idx])]
-            data.history_length = length[idx : idx + 1]
-            if self.item_category is not None:
-                data.history_category = self.item_category[data.history]
+        for key in ("user", "category", "history", "history_length", "history_category"):
+            if key in one:
+                data[key] = one[key]
         return data
 
     def subset(self, index: slice | Sequence[int] | Tensor) -> SessionDataset:
         """The samples ``index`` (a slice, indices, or a boolean mask) as a dataset
-        of their own, in that order, sharing this one's catalogue, sessions and
-        users. ``dataset[10:20]`` and ``dataset[[3, 1]]`` call it."""
-        n = len(self)
-        if isinstance(index, slice):
-            index = torch.arange(n)[index]
-        else:
-            index = torch.as_tensor(index)
-            if index.dtype == torch.bool:
-                if index.shape != (n,):
-                    raise IndexError(f"a boolean mask needs {n} entries, got {tuple(index.shape)}")
-                index = index.nonzero().view(-1)
-            elif index.is_floating_point() and index.numel():
-                raise TypeError("indices must be integers")
-            index = index.long().view(-1)
-            if index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
-                raise IndexError(f"an index is out of range for {n} samples")
-            index = index % max(n, 1)
-        g = self.graphs
-        node_pos, node_counts = _segments(g.node_ptr, index)
-        click_pos, click_counts = _segments(g.click_ptr, index)
-        edge_pos, edge_counts = _segments(g.edge_ptr, index)
-        graphs = GraphArrays(
-            x=g.x[node_pos],
-            node_ptr=_ptr(node_counts),
-            alias=g.alias[click_pos],
-            click_ptr=_ptr(click_counts),
-            edge_index=g.edge_index[:, edge_pos],
-            edge_ptr=_ptr(edge_counts),
-            edge_weight_in=g.edge_weight_in[edge_pos],
-            edge_weight_out=g.edge_weight_out[edge_pos],
-        )
-        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        of their own, in that order, sharing this one's sessions, catalogue and
+        users (nothing but the per-sample entries is copied).
+        ``dataset[10:20]`` and ``dataset[[3, 1]]`` call it."""
+        index = _index_tensor(index, len(self))
         history = None
         if self.history is not None:
             history = (self.history[0], self.history[1][index], self.history[2][index])
         out = type(self)(
-            graphs,
-            self.y[index],
+            self.sessions,
+            self.sample_session[index],
+            self.target_position[index],
             self.num_items,
+            y=self.y[index],
+            max_length=self.max_length,
+            weighting=self.weighting,
             item_ids=self.item_ids,
-            sessions=self.sessions,
-            sample_session=pick(self.sample_session),
-            user=pick(self.user),
+            user=None if self.user is None else self.user[index],
             item_category=self.item_category,
             history=history,
             user_items=self.user_items,
             num_users=self.num_users,
-            target_position=pick(self.target_position),
             name=f"{self.name}[{index.numel()} samples]",
         )
         out.item_labels, out.user_labels = self.item_labels, self.user_labels
@@ -560,44 +510,37 @@ class SessionDataset(Dataset):
         """
         return [Precollated(self.batch(indices)).placeholder()]
 
-    def batch(self, indices: Sequence[int] | Tensor) -> SessionBatch:
-        """The :class:`SessionBatch` of the samples ``indices`` (vectorised).
+    def windows(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(start, length)`` in ``sessions[0]`` of the inputs of the samples
+        ``index`` (a numpy int64 array)."""
+        cut = self.target_position.numpy()[index]
+        length = cut if self.max_length is None else np.minimum(cut, self.max_length)
+        return self.sessions[1].numpy()[self.sample_session.numpy()[index]] + cut - length, length
 
-        The index arithmetic runs in numpy on views of the stored tensors
-        (a few microseconds per operation where torch's dispatch takes tens:
-        about 0.35 ms less per batch of 100); the result is torch tensors.
+    def batch(self, indices: Sequence[int] | Tensor) -> SessionBatch:
+        """The :class:`SessionBatch` of the samples ``indices``, graphs built now.
+
+        The index arithmetic and the graph construction run in numpy on views
+        of the stored tensors (a few microseconds per operation where torch's
+        dispatch takes tens); the result is torch tensors.
         """
         index = torch.as_tensor(indices, dtype=torch.long)
-        ix = index.numpy()
-        g = self.graphs
-        node_pos, node_counts, node_ptr = _np_segments(g.node_ptr.numpy(), ix)
-        click_pos, click_counts, click_ptr = _np_segments(g.click_ptr.numpy(), ix)
-        edge_pos, edge_counts, edge_ptr = _np_segments(g.edge_ptr.numpy(), ix)
-        node_inc = node_ptr[:-1]
-        t = torch.from_numpy
-        x = t(g.x.numpy()[node_pos])
-        history = {}
-        if self.history is not None:
-            source, start, length = self.history
-            hist = source[_positions(start[index], length[index])]
-            history = {"history": hist, "history_length": length[index]}
-            if self.item_category is not None:
-                history["history_category"] = self.item_category[hist]
-        return store_batch(
-            x=x,
-            alias=t(g.alias.numpy()[click_pos] + np.repeat(node_inc, click_counts)),
-            edge_index=t(g.edge_index.numpy()[:, edge_pos] + np.repeat(node_inc, edge_counts)),
-            edge_weight_in=t(g.edge_weight_in.numpy()[edge_pos]),
-            edge_weight_out=t(g.edge_weight_out.numpy()[edge_pos]),
-            node_ptr=t(node_ptr),
-            click_ptr=t(click_ptr),
-            edge_ptr=t(edge_ptr),
-            node_batch=t(np.repeat(np.arange(ix.size), node_counts)),
+        start, length = self.windows(index.numpy())
+        clicks_at = np.arange(int(length.sum())) + np.repeat(start - _cumsum0(length)[:-1], length)
+        return batch_of_clicks(
+            self.sessions[0].numpy()[clicks_at],
+            length,
+            self.weighting,
             y=self.y[index],
             user=None if self.user is None else self.user[index],
-            category=None if self.item_category is None else self.item_category[x],
-            **history,
+            item_category=self.item_category,
+            history=None if self.history is None else self._histories(index),
         )
+
+    def _histories(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        source, start, length = self.history
+        length = length[index]
+        return source[_positions(start[index], length)], length
 
     # -- items ----------------------------------------------------------------
     def decode(self, ids: Tensor | Sequence[int]) -> Tensor:
@@ -612,6 +555,13 @@ class SessionDataset(Dataset):
         return encode_item_ids(self.item_ids, ids)
 
     @property
+    def lengths(self) -> Tensor:
+        """LongTensor [S]: the clicks of each sample's input (after the window)."""
+        if self.max_length is None:
+            return self.target_position
+        return self.target_position.clamp(max=self.max_length)
+
+    @property
     def history_length(self) -> int:
         """The longest long-term history of a sample (0 without histories)."""
         if self.history is None or self.history[2].numel() == 0:
@@ -620,12 +570,12 @@ class SessionDataset(Dataset):
 
     def item_counts(self) -> Tensor:
         """FloatTensor [num_items + 1]: click count of every item in the full sessions."""
-        items = self.sessions[0] if self.sessions is not None else self.graphs.x
-        return torch.bincount(items, minlength=self.num_items + 1).float()
+        return torch.bincount(self.sessions[0], minlength=self.num_items + 1).float()
 
     @property
     def num_clicks(self) -> int:
-        return self.graphs.alias.numel()
+        """The clicks of all the samples' inputs together."""
+        return int(self.lengths.sum())
 
     def __repr__(self) -> str:
         return (
@@ -633,16 +583,20 @@ class SessionDataset(Dataset):
         )
 
     # -- persistence ----------------------------------------------------------
+    #: the tensors of :meth:`state_dict`, by key
+    _TENSORS = (
+        "y", "sample_session", "target_position", "item_ids", "user", "item_category",
+    )  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
+        """Everything the dataset holds, as flat tensors and plain values (what
+        :meth:`save` writes and a processed cache holds)."""
         state: dict[str, Any] = {"format_version": FORMAT_VERSION, "name": self.name}
-        state["num_items"] = self.num_items
-        state["num_users"] = self.num_users
-        for f in fields(GraphArrays):
-            state[f"graphs.{f.name}"] = getattr(self.graphs, f.name)
-        for key in ("y", "item_ids", "sample_session", "target_position", "user", "item_category"):
+        state.update(num_items=self.num_items, num_users=self.num_users)
+        state.update(max_length=self.max_length, weighting=self.weighting)
+        for key in self._TENSORS:
             state[key] = getattr(self, key)
-        if self.sessions is not None:
-            state["sessions.items"], state["sessions.ptr"] = self.sessions
+        state["sessions.items"], state["sessions.ptr"] = self.sessions
         if self.history is not None:
             keys = ("history.source", "history.start", "history.length")
             state.update(zip(keys, self.history, strict=True))
@@ -657,23 +611,20 @@ class SessionDataset(Dataset):
                 f"processed dataset has format {state.get('format_version')!r}, "
                 f"expected {FORMAT_VERSION}; delete it to rebuild"
             )
-        graphs = GraphArrays(**{f.name: state[f"graphs.{f.name}"] for f in fields(GraphArrays)})
-        sessions = None
-        if state.get("sessions.items") is not None:
-            sessions = (state["sessions.items"], state["sessions.ptr"])
         history = user_items = None
         if state.get("history.source") is not None:
             history = (state["history.source"], state["history.start"], state["history.length"])
         if state.get("user_items.items") is not None:
             user_items = (state["user_items.items"], state["user_items.ptr"])
         return cls(
-            graphs,
-            state["y"],
+            (state["sessions.items"], state["sessions.ptr"]),
+            state["sample_session"],
+            state["target_position"],
             state["num_items"],
+            y=state["y"],
+            max_length=state["max_length"],
+            weighting=state["weighting"],
             item_ids=state["item_ids"],
-            sessions=sessions,
-            sample_session=state["sample_session"],
-            target_position=state.get("target_position"),
             user=state["user"],
             item_category=state["item_category"],
             history=history,
@@ -686,8 +637,58 @@ class SessionDataset(Dataset):
         torch.save(self.state_dict(), path)
 
     @classmethod
-    def load(cls, path: str | Path) -> SessionDataset:
-        return cls.from_state_dict(safe_torch_load(path))
+    def load(cls, path: str | Path, mmap: bool = True) -> SessionDataset:
+        """A dataset :meth:`save` wrote. With ``mmap`` (the default) its tensors
+        map the file instead of being read: it opens in a fraction of a second
+        whatever its size, and processes opening one file share its pages."""
+        return cls.from_state_dict(safe_torch_load(path, mmap=mmap))
+
+
+def batch_of_clicks(
+    clicks: np.ndarray,
+    lengths: np.ndarray,
+    weighting: str = "binary",
+    y: Tensor | None = None,
+    user: Tensor | None = None,
+    item_category: Tensor | None = None,
+    history: tuple[Tensor, Tensor] | None = None,
+) -> SessionBatch:
+    """The :class:`SessionBatch` of click sequences given flat, graphs built now.
+
+    Args:
+        clicks (int64 array [T]): the sequences' clicks, concatenated.
+        lengths (int64 array [B]): the clicks of each (>= 1).
+        weighting (str): edge weighting of the graphs.
+        y (LongTensor [B], optional): the targets.
+        user (LongTensor [B], optional): the users.
+        item_category (LongTensor [num_items + 1], optional): the category
+            table; the batch gets its nodes' and histories' categories.
+        history (tuple, optional): ``(items, length)``: the histories'
+            items concatenated and the length of each ([B]).
+    """
+    g = graph_pieces(clicks, lengths, weighting)
+    t = torch.from_numpy
+    x = t(g["x"])
+    extra: dict[str, Tensor] = {}
+    if history is not None:
+        extra["history"], extra["history_length"] = history
+        if item_category is not None:
+            extra["history_category"] = item_category[history[0]]
+    return store_batch(
+        x=x,
+        alias=t(g["alias"]),
+        edge_index=t(g["edge_index"]),
+        edge_weight_in=t(g["edge_weight_in"]),
+        edge_weight_out=t(g["edge_weight_out"]),
+        node_ptr=t(g["node_ptr"]),
+        click_ptr=t(g["click_ptr"]),
+        edge_ptr=t(g["edge_ptr"]),
+        node_batch=t(g["node_batch"]),
+        y=y,
+        user=user,
+        category=None if item_category is None else item_category[x],
+        **extra,
+    )
 
 
 class SessionLoader:

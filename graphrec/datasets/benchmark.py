@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -52,6 +53,14 @@ def select_sessions(items: Tensor, ptr: Tensor, index: Tensor) -> tuple[Tensor, 
     """The sessions ``index`` of a flat ``(items, ptr)`` collection."""
     pos, counts = _segments(ptr, index)
     return items[pos], _ptr(counts)
+
+
+def session_rows(index: Tensor, num_sessions: int) -> Tensor:
+    """LongTensor [num_sessions]: the row of every session among the selection
+    ``index`` (:func:`select_sessions`), -1 where it is not selected."""
+    rows = torch.full((num_sessions,), -1, dtype=torch.long)
+    rows[index] = torch.arange(index.numel())
+    return rows
 
 
 def _vocabulary(train_items: Tensor, test_items: Tensor) -> tuple[Tensor, int]:
@@ -200,14 +209,12 @@ def load_session_folder(
     num_items = item_ids.numel() - 1
     if split == "test":
         items, ptr = _remap(test_items, item_ids), test_ptr
-        source, lines = test_file, torch.arange(1, test_ptr.numel())
     else:
         train_idx, valid_idx = split_sessions(
             train_ptr.numel() - 1, valid_fraction, valid_mode, seed
         )
         chosen = train_idx if split == "train" else valid_idx
         items, ptr = select_sessions(_remap(train_items, item_ids), train_ptr, chosen)
-        source, lines = train_file, chosen + 1
     dataset = SessionDataset.from_sessions(
         items,
         ptr,
@@ -217,7 +224,6 @@ def load_session_folder(
         history_length=history_length,
         item_ids=item_ids,
         name=f"{name}/{split}",
-        describe_session=lambda s: f"{source}, line {int(lines[s])}",
     )
     if cache:
         write_cache(cache_file, checksums, dataset)
@@ -227,14 +233,24 @@ def load_session_folder(
 def read_cache(cache_file: Path, checksums: dict[str, str]) -> SessionDataset | None:
     """The dataset cached in ``cache_file`` if it was built from these sources, else ``None``.
 
-    A cache that cannot be read (truncated, corrupt, or holding anything but
-    tensors and plain values) is reported, naming the file, and rebuilt: it is
+    The file is a torch archive (a zip) whose tensors are memory-mapped, not
+    read (:meth:`SessionDataset.load`): it opens in a fraction of a second
+    whatever its size, and processes on one machine that open it share its
+    pages. Every byte is first checked against the CRC-32 that the archive
+    records for each of its entries (streamed, not mapped: the check does not
+    grow the process's memory). A cache that fails it, cannot be read
+    (truncated, corrupt, or holding anything but tensors and plain values) or
+    is of another format is reported, naming the file, and rebuilt: it is
     never trusted, and never unpickled with anything but ``weights_only=True``.
     """
     if not cache_file.is_file():
         return None
+    damaged = _damaged_entry(cache_file)
+    if damaged:
+        log.warning("processed cache %s is unreadable (%s): rebuilding it", cache_file, damaged)
+        return None
     try:
-        state = safe_torch_load(cache_file)
+        state = safe_torch_load(cache_file, mmap=True)
         fresh = state.get("dataset", {}).get("format_version") == FORMAT_VERSION
         if state.get("checksums") == checksums and fresh:
             return SessionDataset.from_state_dict(state["dataset"])
@@ -250,12 +266,27 @@ def read_cache(cache_file: Path, checksums: dict[str, str]) -> SessionDataset | 
     return None
 
 
+def _damaged_entry(path: Path) -> str | None:
+    """Why the zip archive ``path`` cannot be trusted (a damaged entry, an
+    unreadable directory), or ``None`` when every entry matches its CRC-32."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        return f"not a readable archive: {e}"
+    return None if bad is None else f"{bad} does not match its checksum"
+
+
 def write_cache(cache_file: Path, checksums: dict[str, str], dataset: SessionDataset) -> None:
     """Store ``dataset`` atomically; a read-only location only logs that nothing was cached."""
+    # a name of this process's own: processes that build one file at once (on a
+    # shared disk) never write into each other's; the last rename wins
+    tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
         torch.save({"checksums": checksums, "dataset": dataset.state_dict()}, tmp)
         tmp.replace(cache_file)
     except OSError as e:
-        log.info("could not cache %s (%s); the graphs were built in memory", cache_file, e)
+        log.info("could not cache %s (%s); the dataset was built in memory", cache_file, e)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ import torch
 from graphrec.data import SessionDataset
 from graphrec.data.dataset import _positions, prefix_samples
 from graphrec.data.graph import _ptr
-from graphrec.datasets.benchmark import read_cache, split_sessions, write_cache
+from graphrec.datasets.benchmark import read_cache, session_rows, split_sessions, write_cache
 from graphrec.datasets.io import decode, log, read_sessions, sha256, write_sessions
 from graphrec.datasets.preprocess import standard_protocol
 from graphrec.datasets.sequential import read_interactions, sequences_dataset
@@ -697,13 +697,7 @@ def _build_sessions(
     chosen_ptr = _ptr(lengths)
     chosen_items = items[_positions(ptr[:-1][chosen], lengths)]
     prefix_length, local = prefix_samples(chosen_ptr)
-
-    def describe(s: int) -> str:  # a session of the whole log (training sessions first)
-        if s < num_train:
-            return f"{folder / 'train_sessions.txt'}, line {s + 1}"
-        return f"{folder / 'test_sessions.txt'}, line {s - num_train + 1}"
-
-    dataset = SessionDataset.from_prefixes(
+    return SessionDataset.from_prefixes(
         items,
         ptr,
         chosen[local],
@@ -714,13 +708,10 @@ def _build_sessions(
         session_user=session_user,
         history_length=history_length,
         sessions=(chosen_items, chosen_ptr),
+        session_index=session_rows(chosen, ptr.numel() - 1),
         num_users=num_users or None,
         name=name,
-        describe_session=describe,
     )
-    dataset.sample_session = local  # each sample's session among the split's own
-    dataset.target_position = prefix_length
-    return dataset
 
 
 def _build_sequential(

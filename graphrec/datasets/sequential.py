@@ -221,7 +221,9 @@ def sequences_dataset(
         max_length=max_length,
         session_user=torch.arange(1, num_users + 1),
         history_length=history_length,
+        # the training split keeps each sequence's training part (row u: user u + 1)
         sessions=(train_items, _ptr(train_length)) if split == "train" else None,
+        session_index=torch.arange(num_users) if split == "train" else None,
         num_users=num_users,
         **kwargs,
     )

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from graphrec.data.dataset import SessionDataset, prefix_samples
-from graphrec.datasets.benchmark import SPLITS, select_sessions, split_sessions
+from graphrec.datasets.benchmark import SPLITS, select_sessions, session_rows, split_sessions
 
 
 def generate_sessions(
@@ -207,7 +207,7 @@ def synthetic(
     in_split[index] = True
     prefix_length, sample_session = prefix_samples(ptr)
     keep = in_split[sample_session]
-    dataset = SessionDataset.from_prefixes(
+    return SessionDataset.from_prefixes(
         items,
         ptr,
         sample_session[keep],
@@ -218,14 +218,11 @@ def synthetic(
         session_user=users,
         history_length=history_length,
         sessions=select_sessions(items, ptr, index),
+        session_index=session_rows(index, num_sessions),
         item_category=torch.tensor(log["item_category"]),
         num_users=num_users,
         name=_name(repeat_rate, mean_length, successor_share) + f"/{split}",
     )
-    # each sample's session among the split's own, and its target's place in it
-    dataset.sample_session = torch.searchsorted(index, sample_session[keep])
-    dataset.target_position = prefix_length[keep]
-    return dataset
 
 
 def _name(repeat_rate: float, mean_length: float, successor_share: float) -> str:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from graphrec.checks import check_int
-from graphrec.data import SessionDataset, build_session_graphs
+from graphrec.data import SessionDataset
 from graphrec.data.dataset import _positions
 from graphrec.data.graph import _ptr
 from graphrec.distributed import shard
@@ -207,7 +207,7 @@ def by_length(dataset: SessionDataset, index: Tensor) -> Tensor:
     clicks, in this order to 1.1 times. The metrics do not depend on the order
     (sums over samples; AUC sorts its impressions).
     """
-    key = dataset.graphs.click_ptr.diff()[index]
+    key = dataset.lengths[index]
     if dataset.history is not None:
         history_length = dataset.history[2][index]
         longest = int(history_length.max()) if history_length.numel() else 0
@@ -329,7 +329,6 @@ def split_for_multi_target(
     session_of_click = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
     within = torch.arange(items.numel()) - ptr[:-1][session_of_click]
     is_input = within < cut[session_of_click]
-    graphs = build_session_graphs(items[is_input], cut)
     # held-out: distinct items after the cut, first appearance first
     rest_items, rest_session = items[~is_input], session_of_click[~is_input]
     stride = dataset.num_items + 1
@@ -344,9 +343,12 @@ def split_for_multi_target(
     targets = torch.zeros(lengths.numel(), int(counts.max()), dtype=torch.long)
     targets[sess, col] = item
     inputs = SessionDataset(
-        graphs,
-        targets[:, 0].clone(),
+        dataset.sessions,
+        torch.arange(lengths.numel()),
+        cut,
         dataset.num_items,
+        max_length=dataset.max_length,
+        weighting=dataset.weighting,
         item_ids=dataset.item_ids,
         item_category=dataset.item_category,
         name=f"{dataset.name}/multi-target",

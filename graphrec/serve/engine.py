@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from graphrec.data import SessionDataset, build_session_graphs
+from graphrec.data import SessionDataset
+from graphrec.data.graph import _ptr
 from graphrec.evaluation import FaissRetriever
 from graphrec.models import TwoStage
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
@@ -186,6 +187,8 @@ class Engine(RequestChecks):
         state = load_checkpoint(checkpoint)
         self.metrics = state.get("metrics") or state.get("best_metrics")
         self.run_info = state.get("run_info", {})
+        #: the edge weighting of the graphs the model was trained on (as the export reads it)
+        self.weighting = str(self.run_info.get("weighting") or "binary")
         if ranker is not None:
             model = TwoStage(model, load_model(ranker), k=min(k, model.num_items))
         self.model: SessionRecommender = model.eval()
@@ -262,7 +265,6 @@ class Engine(RequestChecks):
         """The one batch of the requests' sessions, built at once (no graph per
         request): their graphs, users, histories and the item categories."""
         lengths = torch.tensor([p.compact.numel() for p in batch])
-        graphs = build_session_graphs(torch.cat([p.compact for p in batch]), lengths)
         n = len(batch)
         user = None
         if self.num_users and any(p.user is not None for p in batch):
@@ -274,10 +276,12 @@ class Engine(RequestChecks):
             start = torch.cat([length.new_zeros(1), length.cumsum(0)[:-1]])
             history = (torch.cat(parts), start, length)
         category = None if self.category is None else self.category.cpu()
+        # each request is a session whose cut lies at its end: no next click
         data = SessionDataset(
-            graphs, torch.zeros(n, dtype=torch.long), self.model.num_items,
-            item_ids=self.model.item_ids.cpu(), user=user, item_category=category,
-            history=history, num_users=self.num_users or None,
+            (torch.cat([p.compact for p in batch]), _ptr(lengths)), torch.arange(n), lengths,
+            self.model.num_items, y=torch.zeros(n, dtype=torch.long),
+            weighting=self.weighting, item_ids=self.model.item_ids.cpu(), user=user,
+            item_category=category, history=history, num_users=self.num_users or None,
         )  # fmt: skip
         return data.batch(torch.arange(n)), lengths
 

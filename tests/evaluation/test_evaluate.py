@@ -239,7 +239,8 @@ def test_by_length_orders_by_clicks_then_history():
 
     items, ptr = sessions_from_lists([[1, 2, 3, 4], [4, 5], [5, 6, 1], [1, 2]])
     ds = SessionDataset.from_sessions(items, ptr, num_items=6)
-    lengths = ds.graphs.click_ptr.diff()
+    lengths = ds.lengths
+    assert lengths.tolist() == [3, 2, 1, 1, 2, 1, 1]
     order = by_length(ds, torch.arange(len(ds)))
     assert sorted(order.tolist()) == list(range(len(ds)))
     assert lengths[order].tolist() == sorted(lengths.tolist())

@@ -132,10 +132,11 @@ def test_check_data_refuses_other_ids_labels_and_sizes(splits):
 
     train, test = splits
     model = _model_of(train)
-    other = SessionDataset(test.graphs, test.y, test.num_items, item_ids=test.item_ids * 2)
+    cuts = (test.sessions, test.sample_session, test.target_position, test.num_items)
+    other = SessionDataset(*cuts, item_ids=test.item_ids * 2)
     with pytest.raises(ValueError, match="map item ids differently \\(item 1 is 1 in SRGNN, 2"):
         model.check_data(other)
-    labelled = SessionDataset(test.graphs, test.y, test.num_items, item_ids=test.item_ids)
+    labelled = SessionDataset(*cuts, item_ids=test.item_ids)
     labelled.item_labels = [None, *[f"sku-{i}" for i in range(1, test.num_items + 1)]]
     with pytest.raises(ValueError, match="'sku-1' in sessions"):
         model.check_data(labelled)
