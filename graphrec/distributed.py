@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
@@ -41,6 +43,29 @@ def world_size() -> int:
 def is_main_process() -> bool:
     """Rank 0, or the only process: the one that writes files and prints."""
     return rank() == 0
+
+
+@contextmanager
+def local_leader_first() -> Iterator[None]:
+    """Run the block on each machine's first process (``LOCAL_RANK`` 0) first,
+    then on the others at once.
+
+    Loading the datasets under it, the first process of a machine builds and
+    caches the processed files while the others wait; they then memory-map the
+    files it wrote (sharing their pages) instead of building copies of their own
+    and racing to write one file. Without a process group it just runs the block.
+    """
+    if not is_distributed():
+        yield
+        return
+    leader = int(os.environ.get("LOCAL_RANK", rank())) == 0
+    if not leader:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if leader:
+            dist.barrier()
 
 
 def launched_by_torchrun() -> bool:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch.multiprocessing as mp
 from graphrec import SRGNN
 from graphrec.data import SessionLoader
 from graphrec.datasets import synthetic
-from graphrec.distributed import all_gather_cat, shard
+from graphrec.distributed import all_gather_cat, local_leader_first, shard
 from graphrec.evaluation import evaluate
 from graphrec.training import Trainer, load_checkpoint
 
@@ -32,6 +33,12 @@ def worker(rank: int, world: int, tmp: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1")
     dist.init_process_group("gloo", init_method=f"file://{tmp}/init", rank=rank, world_size=world)
     try:
+        with local_leader_first():  # rank 1 enters once rank 0 has left
+            with open(f"{tmp}/order", "a") as f:
+                f.write(f"in {rank}\n")
+            time.sleep(0.2)
+            with open(f"{tmp}/order", "a") as f:
+                f.write(f"out {rank}\n")
         train, valid, test = data()
         out = {"shard": shard(len(test))}
         # 1. evaluation: shards, counters summed
@@ -61,6 +68,11 @@ def two_processes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     mp.spawn(worker, args=(2, str(tmp)), nprocs=2, join=True)
     return tmp
+
+
+def test_the_local_leader_runs_first(two_processes):
+    order = (two_processes / "order").read_text().split("\n")
+    assert order[:4] == ["in 0", "out 0", "in 1", "out 1"]
 
 
 def test_loader_slices_the_global_batch():

@@ -16,7 +16,12 @@ import torch
 from graphrec.cli import common
 from graphrec.cli.tables import baselines, pipeline, test_metrics
 from graphrec.datasets import dataset_label, load_dataset
-from graphrec.distributed import init_distributed, is_main_process, launched_by_torchrun
+from graphrec.distributed import (
+    init_distributed,
+    is_main_process,
+    launched_by_torchrun,
+    local_leader_first,
+)
 from graphrec.evaluation import format_table
 from graphrec.models import (
     MODELS,
@@ -191,9 +196,10 @@ def train(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def _train(args: argparse.Namespace, run_dir: Path, label: str) -> dict[str, dict[str, float]]:
     kwargs = common.data_kwargs(args)
-    train = load_dataset(args.dataset, "train", **kwargs)
-    valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
-    test = load_dataset(args.dataset, "test", **kwargs)
+    with local_leader_first():  # one process per machine builds the processed files
+        train = load_dataset(args.dataset, "train", **kwargs)
+        valid = load_dataset(args.dataset, "valid", **kwargs) if args.valid_fraction > 0 else None
+        test = load_dataset(args.dataset, "test", **kwargs)
     print(
         f"{label}: {len(train)} train / {len(valid) if valid else 0} valid / "
         f"{len(test)} test samples, {train.num_items} items"
