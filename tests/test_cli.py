@@ -2,8 +2,10 @@ import itertools
 import json
 
 import pytest
+import torch
 
 from graphrec.cli import main
+from graphrec.datasets.benchmark import SPLITS
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,31 @@ def test_preprocess(tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert stats["train_sessions"] == 7 and stats["test_sessions"] == 1
     assert (tmp_path / "diginetica" / "train_sessions.txt").read_text().startswith("1 2 3\n")
+
+
+def test_preprocess_writes_the_processed_files(tmp_path, capsys, monkeypatch):
+    import graphrec.datasets.clicklog as clicklog
+    from graphrec.datasets import load_dataset
+
+    lines = ["session,item,ts"] + [
+        f"s{s},{(s + j) % 9},{60 * (4 * s + j)}" for s in range(200) for j in range(4)
+    ]
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+    code = main(["preprocess", "clicks", str(tmp_path / "c.csv"), "--session-col", "session",
+                 "--item-col", "item", "--time-col", "ts", "--test-fraction", "0.2",
+                 "--out", str(tmp_path / "log"), "--processed", "--max-length", "3"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "train processed" in out and "test processed" in out
+    assert len(list((tmp_path / "log" / "processed").glob("*.pt"))) == 3
+    built = {split: load_dataset(tmp_path / "log", split, max_length=3) for split in SPLITS}
+
+    def never(*args, **kwargs):
+        raise AssertionError("rebuilt")
+
+    monkeypatch.setattr(clicklog, "_build_sessions", never)  # training only opens them
+    for split in SPLITS:
+        again = load_dataset(tmp_path / "log", split, max_length=3)
+        assert torch.equal(again.y, built[split].y) and again.max_length == 3
 
 
 def test_threads_flag(tmp_path, capsys):

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from pathlib import Path
 
 from graphrec.cli import common
-from graphrec.datasets import from_click_log, preprocess_diginetica, preprocess_yoochoose
+from graphrec.datasets import (
+    from_click_log,
+    load_dataset,
+    preprocess_diginetica,
+    preprocess_yoochoose,
+)
+from graphrec.datasets.benchmark import SPLITS
+
+
+def write_processed(folder: Path, args: argparse.Namespace) -> None:
+    """Build the processed file of every split of ``folder`` for the data
+    options of ``graphrec train`` (``--valid-fraction``, ``--max-length``,
+    ``--history-length``), so that training opens them instead of building."""
+    options = {"valid_fraction": args.valid_fraction, "max_length": args.max_length}
+    options["history_length"] = args.history_length
+    for split in SPLITS:
+        if split == "valid" and args.valid_fraction == 0:
+            continue
+        start = time.perf_counter()
+        data = load_dataset(folder, split, cache=True, **options)
+        seconds = time.perf_counter() - start
+        print(f"{folder}: {split} processed, {len(data):,} samples ({seconds:.1f} s)")
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
@@ -32,15 +55,22 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
             text_ids=args.text_ids,
         )
         print(json.dumps(stats, indent=2))
+        if args.processed:
+            write_processed(Path(args.out), args)
         print(f"\nwritten to {args.out}/; train with: graphrec train --dataset {args.out}")
         return
     if args.out is None:
         args.out = "datasets"
     if args.source == "diginetica":
         stats = preprocess_diginetica(args.raw, args.out)
+        folders = [Path(args.out) / "diginetica"]
     else:
         stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions))
+        folders = [Path(args.out) / f"yoochoose1_{f}" for f in args.fractions]
     print(json.dumps(stats, indent=2))
+    if args.processed:
+        for folder in folders:
+            write_processed(folder, args)
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -62,6 +92,16 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--fractions", type=common.positive_int, nargs="+", default=[64, 4], help="YooChoose 1/N"
     )
+    g = p.add_argument_group("processed files (what training opens; memory-mapped)")
+    g.add_argument(
+        "--processed",
+        action="store_true",
+        help="also build the processed file of every split, for the options below "
+        "(those of graphrec train), so that training never builds them",
+    )
+    g.add_argument("--valid-fraction", type=common.holdout_fraction, default=0.1)
+    g.add_argument("--max-length", type=common.positive_int, default=None)
+    g.add_argument("--history-length", type=common.nonnegative_int, default=0)
     g = p.add_argument_group("clicks (your own log; defaults: the SR-GNN reference protocol)")
     g.add_argument("--session-col", default="session_id", help="'none' for sequential mode")
     g.add_argument("--item-col", default="item_id")
