@@ -1,0 +1,191 @@
+"""A click log's way to training, at scale: preprocessing, the processed files,
+reopening them, batches and training, from 10^6 clicks up.
+
+    python benchmarks/bench_pipeline.py [--clicks 1e6 1e7] [--items 2e5]
+        [--work runs/pipeline] [--train-steps 50]
+
+For every size, a CSV log ``session,item,ts`` is generated on disk in chunks of
+10^6 clicks (sessions of ``2 + Poisson(3)`` clicks, string item ids over a
+Zipf-like catalogue of ``--items`` items with favoured successors, as in
+``bench_scale.py``; unix-second times, sessions over 60 days), then each stage
+runs in a process of its own, so that its peak resident memory is its own:
+
+* **preprocess**: ``graphrec preprocess clicks`` (:func:`from_click_log`), the
+  SR-GNN protocol, the last 7 days as test: wall time and peak RSS;
+* **build**: ``load_dataset`` of the train, valid and test splits, writing their
+  processed files: wall time and peak RSS;
+* **reopen**: ``load_dataset`` of the training split from its processed file in
+  a new process: wall time and RSS after opening (before any batch), beside the
+  RSS of the imports alone (torch, numpy, pandas, graphrec);
+* **batches**: ``SessionDataset.batch`` of 100 random samples, samples/s;
+* **train**: SR-GNN (hidden 100, exact full softmax, fused Adam) samples/s over
+  ``--train-steps`` steps, in the reopened process.
+
+Sizes already measured are read back from ``<work>/points.jsonl`` (delete it to
+measure again); generated logs are kept under ``<work>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from bench_scale import scale_log
+
+CHUNK = 1_000_000
+
+
+def write_log(path: Path, num_clicks: int, num_items: int, seed: int = 0) -> None:
+    """A CSV click log of about ``num_clicks`` clicks, written chunk by chunk."""
+    tmp = path.with_suffix(".tmp")
+    chunks = max(1, round(num_clicks / CHUNK))
+    day = 86_400
+    with open(tmp, "w") as f:
+        f.write("session,item,ts\n")
+        first_session = 0
+        for c in range(chunks):
+            items, ptr = scale_log(num_clicks // chunks, num_items, seed=seed * 1000 + c)
+            lengths = np.diff(ptr)
+            session = np.repeat(np.arange(lengths.size) + first_session, lengths)
+            # sessions start in order over 60 days, one click every 30 s
+            start = (c + np.arange(lengths.size) / lengths.size) / chunks * 60 * day
+            within = np.arange(items.size) - np.repeat(ptr[:-1], lengths)
+            ts = 1_600_000_000 + start.astype(np.int64)[session - first_session] + 30 * within
+            rows = np.char.add(np.char.add(session.astype(str), ",item-"), items.astype(str))
+            rows = np.char.add(np.char.add(rows, ","), ts.astype(str))
+            f.write("\n".join(rows.tolist()) + "\n")
+            first_session += lengths.size
+    tmp.replace(path)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
+    """One stage, in this process (called through ``--stage``)."""
+    import torch
+
+    from graphrec import SRGNN
+    from graphrec.data import SessionLoader
+    from graphrec.datasets import from_click_log, load_dataset
+
+    torch.set_num_threads(args.threads)
+    imported = psutil.Process().memory_info().rss / 2**20  # torch, numpy, pandas, graphrec
+    start = time.perf_counter()
+    if name == "preprocess":
+        stats = from_click_log(log, folder, session="session", item="item", time="ts")
+        return {
+            "preprocess_s": time.perf_counter() - start,
+            "preprocess_mib": peak_rss_mib(),
+            "rows": stats["rows"],
+            "items_kept": stats["items"],
+        }
+    if name == "build":
+        samples = {s: len(load_dataset(folder, s)) for s in ("train", "valid", "test")}
+        return {
+            "build_s": time.perf_counter() - start,
+            "build_mib": peak_rss_mib(),
+            "processed_mib": sum(f.stat().st_size for f in (folder / "processed").glob("*.pt"))
+            / 2**20,
+            **{f"{s}_samples": n for s, n in samples.items()},
+        }
+    train = load_dataset(folder, "train")
+    out = {
+        "reopen_s": time.perf_counter() - start,
+        "reopen_mib": psutil.Process().memory_info().rss / 2**20,
+        "imported_mib": imported,
+    }
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, len(train), (100,), generator=gen) for _ in range(1000)]
+    start = time.perf_counter()
+    for index in batches:
+        train.batch(index)
+    out["batches_samples_s"] = 100 * len(batches) / (time.perf_counter() - start)
+    torch.manual_seed(0)
+    model = SRGNN(train.num_items)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    feed = iter(SessionLoader(train, batch_size=100, shuffle=True, seed=0))
+    for step in range(args.train_steps + 5):
+        if step == 5:
+            start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        model.loss(next(feed)).backward()
+        opt.step()
+    out["train_samples_s"] = 100 * args.train_steps / (time.perf_counter() - start)
+    out["after_training_mib"] = psutil.Process().memory_info().rss / 2**20
+    return out
+
+
+COLUMNS = [
+    ("rows", "clicks", "{:,.0f}"),
+    ("train_samples", "train samples", "{:,.0f}"),
+    ("preprocess_s", "preprocess s", "{:.1f}"),
+    ("preprocess_mib", "preprocess peak MiB", "{:,.0f}"),
+    ("build_s", "build s", "{:.1f}"),
+    ("build_mib", "build peak MiB", "{:,.0f}"),
+    ("processed_mib", "processed files MiB", "{:,.0f}"),
+    ("reopen_s", "reopen s", "{:.2f}"),
+    ("reopen_mib", "reopen RSS MiB", "{:,.0f}"),
+    ("imported_mib", "of which imports MiB", "{:,.0f}"),
+    ("batches_samples_s", "batch() samples/s", "{:,.0f}"),
+    ("train_samples_s", "SR-GNN samples/s", "{:,.0f}"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clicks", nargs="+", type=float, default=[1e6, 1e7])
+    parser.add_argument("--items", type=float, default=2e5)
+    parser.add_argument("--work", type=Path, default=Path("runs/pipeline"))
+    parser.add_argument("--train-steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        name, log, folder = args.stage
+        print(json.dumps(stage(name, Path(log), Path(folder), args)))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = args.work / "points.jsonl"
+    done = {}
+    if results.is_file():
+        done = {r["requested"]: r for r in map(json.loads, results.read_text().splitlines())}
+    for clicks in (int(c) for c in args.clicks):
+        if clicks in done:
+            continue
+        log = args.work / f"clicks-{clicks:.0e}.csv"
+        folder = args.work / f"log-{clicks:.0e}"
+        if not log.is_file():
+            start = time.perf_counter()
+            write_log(log, clicks, int(args.items))
+            print(f"generated {log} ({log.stat().st_size / 2**20:,.0f} MiB) in "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+        row = {"requested": clicks, "items": int(args.items)}
+        for name in ("preprocess", "build", "reopen"):
+            command = [sys.executable, __file__, "--stage", name, str(log), str(folder)]
+            command += ["--train-steps", str(args.train_steps), "--threads", str(args.threads)]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                sys.exit(f"{name} of {clicks:,} clicks failed:\n{proc.stderr[-3000:]}")
+            row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"  {clicks:,} clicks: {name} done", flush=True)
+        done[clicks] = row
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    rows = [done[int(c)] for c in args.clicks]
+    print("| " + " | ".join(c[1] for c in COLUMNS) + " |")
+    print("|" + "---:|" * len(COLUMNS))
+    for r in rows:
+        print("| " + " | ".join(f.format(r[k]) if k in r else "" for k, _, f in COLUMNS) + " |")
+
+
+if __name__ == "__main__":
+    main()
