@@ -114,12 +114,11 @@ def _line_ids(path: Path, lineno: int, line: str, min_length: int) -> np.ndarray
 #: bytes of the fast path: digits, space, tab, line feed, carriage return
 _PLAIN = np.zeros(256, dtype=bool)
 _PLAIN[[ord(c) for c in "0123456789 \t\n\r"]] = True
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
 _BLANKS = np.frombuffer(b" \t\r\n", dtype=np.uint8)
 
 
 def _parse_digits(
-    data: bytes, path: Path, min_length: int, chunk: int = 1 << 25
+    data: bytes, path: Path, min_length: int, chunk: int = 1 << 23
 ) -> tuple[Tensor, Tensor] | None:
     """:func:`read_sessions` vectorised over the file's bytes (numpy, no Python
     loop per line, ``chunk`` bytes at a time), or ``None`` when the file holds
@@ -183,12 +182,13 @@ def _parse_chunk(raw: np.ndarray, min_length: int) -> tuple[np.ndarray, np.ndarr
     bad[line[raw[starts] == 48]] = True  # a leading zero (or the id 0)
     if bad.any():
         return int(np.flatnonzero(bad)[0])
-    # each id: its digits times powers of ten, summed (exact in int64)
-    first = np.cumsum(width) - width
-    pos = np.arange(int(width.sum())) - np.repeat(first, width)
-    power = _POW10[np.repeat(width - 1, width) - pos]
-    values = (raw[digit].astype(np.int64) - 48) * power
-    ids = np.add.reduceat(values, first) if values.size else values
+    # each id by Horner's rule, one digit position at a time (exact in int64;
+    # memory per id, not per byte)
+    ids = np.zeros(starts.size, dtype=np.int64)
+    longer = np.arange(starts.size)
+    for k in range(int(width.max()) if width.size else 0):
+        longer = longer[width[longer] > k]
+        ids[longer] = ids[longer] * 10 + (raw[starts[longer] + k] - 48)
     return ids, lengths.astype(np.int64)
 
 
