@@ -2,7 +2,7 @@
 reopening them, batches and training, from 10^6 clicks up.
 
     python benchmarks/bench_pipeline.py [--clicks 1e6 1e7] [--items 2e5]
-        [--work runs/pipeline] [--train-steps 50]
+        [--work runs/pipeline] [--train-steps 50] [--plot docs/assets/pipeline.png]
 
 For every size, a CSV log ``session,item,ts`` is generated on disk in chunks of
 10^6 clicks (sessions of ``2 + Poisson(3)`` clicks, string item ids over a
@@ -22,7 +22,9 @@ runs in a process of its own, so that its peak resident memory is its own:
   ``--train-steps`` steps, in the reopened process.
 
 Sizes already measured are read back from ``<work>/points.jsonl`` (delete it to
-measure again); generated logs are kept under ``<work>``.
+measure again); generated logs are kept under ``<work>``. The table is printed
+with the growth exponent of every curve (least-squares slope in log-log space),
+and ``--plot`` saves the log-log figure.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from bench_scale import scale_log
+from bench_scale import exponent, scale_log
 
 CHUNK = 1_000_000
 
@@ -66,6 +68,12 @@ def write_log(path: Path, num_clicks: int, num_items: int, seed: int = 0) -> Non
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, which
+    survives ``exec`` and so starts at the parent's size, it is this program's own)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -140,6 +148,41 @@ COLUMNS = [
 ]
 
 
+#: (key, label) of the curves whose growth exponents against the clicks are fitted
+CURVES = [
+    ("preprocess_s", "preprocess time (s)"),
+    ("preprocess_mib", "preprocess peak RSS (MiB)"),
+    ("build_s", "build time (s)"),
+    ("build_mib", "build peak RSS (MiB)"),
+    ("processed_mib", "processed files (MiB)"),
+    ("reopen_s", "reopen time (s)"),
+    ("reopen_mib", "reopen RSS (MiB)"),
+    ("batches_samples_s", "batch() samples/s"),
+]
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    xs = [r["rows"] for r in rows]
+    for key, label in CURVES:
+        ys = [r[key] for r in rows]
+        ax.plot(xs, ys, "o-", label=f"{label}: exponent {exponent(xs, ys):.2f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("clicks in the log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("a click log's way to training")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clicks", nargs="+", type=float, default=[1e6, 1e7])
@@ -147,6 +190,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/pipeline"))
     parser.add_argument("--train-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--plot", type=Path, default=None, help="save the log-log figure here")
     parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -185,6 +229,14 @@ def main() -> None:
     print("|" + "---:|" * len(COLUMNS))
     for r in rows:
         print("| " + " | ".join(f.format(r[k]) if k in r else "" for k, _, f in COLUMNS) + " |")
+    if len(rows) > 1:
+        print("\ngrowth exponents against the clicks (log-log slope)")
+        for key, label in CURVES:
+            slope = exponent([r["rows"] for r in rows], [r[key] for r in rows])
+            print(f"  {label:<28} {slope:6.2f}")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"\nfigure: {args.plot}")
 
 
 if __name__ == "__main__":
