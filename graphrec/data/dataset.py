@@ -223,6 +223,11 @@ class SessionDataset(Dataset):
         num_users (int, optional): the largest user id (default: the largest
             in ``user``).
         name (str): a label for messages and reports. (default: ``"sessions"``)
+        check (bool): check that every cut lies inside its session. Off only
+            for cuts checked already: :meth:`load` and a processed file (whose
+            bytes are checked against their checksums) skip it, so that
+            opening a large dataset reads none of its per-sample arrays.
+            (default: ``True``)
 
     The full sessions also serve multi-target evaluation, the session-rec
     protocol (the rest of each sample's session from its target on,
@@ -245,6 +250,8 @@ class SessionDataset(Dataset):
         user_items: tuple[Tensor, Tensor] | None = None,
         num_users: int | None = None,
         name: str = "sessions",
+        *,
+        check: bool = True,
     ) -> None:
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
@@ -254,7 +261,7 @@ class SessionDataset(Dataset):
         if sample_session.shape != target_position.shape or sample_session.dim() != 1:
             raise ValueError("sample_session and target_position need one entry per sample")
         num_sessions = ptr.numel() - 1
-        if sample_session.numel():
+        if check and sample_session.numel():
             if int(sample_session.min()) < 0 or int(sample_session.max()) >= num_sessions:
                 raise ValueError(f"a sample's session lies outside the {num_sessions} sessions")
             # a cut lies before the session's last click, or at its end when y is given
@@ -479,6 +486,7 @@ class SessionDataset(Dataset):
             user_items=self.user_items,
             num_users=self.num_users,
             name=f"{self.name}[{index.numel()} samples]",
+            check=False,  # cuts of this dataset's, checked already
         )
         out.item_labels, out.user_labels = self.item_labels, self.user_labels
         return out
@@ -631,6 +639,7 @@ class SessionDataset(Dataset):
             user_items=user_items,
             num_users=state["num_users"],
             name=state["name"],
+            check=False,  # checked when built, and written by state_dict
         )
 
     def save(self, path: str | Path) -> None:
