@@ -1,5 +1,5 @@
-"""Cost versus size: graph building, training and evaluation from 10^5 to 10^7 clicks
-and from 10^4 to 10^6 items.
+"""Cost versus size: building a dataset, training and evaluation from 10^5 to 10^7
+clicks and from 10^4 to 10^6 items.
 
     python benchmarks/bench_scale.py [--clicks 1e5 1e6 1e7] [--items 1e4 1e5 1e6]
         [--fixed-items 1e4] [--fixed-clicks 1e6] [--out runs/scale]
@@ -9,9 +9,10 @@ Two sweeps of synthetic click logs: the number of clicks at a fixed catalogue
 (``--fixed-items``), and the catalogue at a fixed number of clicks
 (``--fixed-clicks``). Each point runs in its own process and measures:
 
-* **build**: prefix augmentation and the session graphs of every training
-  sample (``SessionDataset.from_sessions``), wall time and peak resident
-  memory added;
+* **build**: the training dataset (``SessionDataset.from_sessions``: the
+  sessions kept once, every prefix-augmentation sample as a cut of its session;
+  graphs are built per batch, inside the training figure), wall time and peak
+  resident memory added;
 * **train**: SR-GNN (hidden 100, batch 100, exact full softmax, fused Adam)
   training samples/s over ``--train-steps`` steps;
 * **eval**: full-ranking evaluation of ``--eval-samples`` held-out samples,

@@ -22,6 +22,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +311,10 @@ def from_click_log(
 
     Args:
         source: a ``.csv``/``.tsv``/``.parquet`` path, or a DataFrame.
-        out_dir: the folder to write (created; files in it are replaced).
+        out_dir: the folder to write (created). Everything is written to a
+            new folder beside it first; only then do its files replace those of
+            ``out_dir`` (``meta.json`` last), so a failure leaves ``out_dir``
+            as it was.
         session (str, optional): the session column (``None``: sequential mode).
         item (str): the item column.
         time (str, optional): the time column; ``None`` keeps file order
@@ -436,96 +443,126 @@ def from_click_log(
         stats["rows_out_of_time_order"] = 0
     clicks = clicks.sort_values(["code", "time"], kind="stable")
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": name or out.resolve().name,
-        "mode": mode,
-        "source": label,
-        "columns": {"session": session, "item": item, "time": time, "user": user},
-        "options": {
-            "min_item_support": min_item_support,
-            "min_session_length": min_session_length,
-            "test_days": test_days,
-            "test_fraction": test_fraction,
-            "duplicates": duplicates,
-            "unsorted": unsorted,
-            "time_format": time_format,
-            "time_unit": time_unit,
-        },
-        "item_id_type": item_type,
-        "user_id_type": user_type,
-    }
-    if mode == "session":
-        if users is not None:
-            several = clicks["user"] != clicks.groupby("code")["user"].transform("first")
-            if several.any():
-                row = int(clicks.loc[several, "row"].min())
-                raise ValueError(f"{where(row)}: column {user!r}: this session has several users")
-        clicks["date"] = clicks.groupby("code")["time"].transform("max")
-        protocol_frame = clicks.rename(columns={"code": "session"})[
-            ["session", "item", "date", *(["user"] if users is not None else [])]
-        ]
-        result = standard_protocol(
-            protocol_frame,
-            test_days=test_days,
-            test_fraction=test_fraction,
-            min_item_support=min_item_support,
-            min_session_length=min_session_length,
-        )
-        stats.update(result["stats"])
-        item_labels, new_of_old = _sorted_labels(result["item_ids"], item_type)
-        for part in ("train", "test"):
-            write_sessions(
-                out / f"{part}_sessions.txt", [new_of_old[s].tolist() for s in result[part]]
+    with _staged(Path(out_dir)) as out:
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": name or Path(out_dir).resolve().name,
+            "mode": mode,
+            "source": label,
+            "columns": {"session": session, "item": item, "time": time, "user": user},
+            "options": {
+                "min_item_support": min_item_support,
+                "min_session_length": min_session_length,
+                "test_days": test_days,
+                "test_fraction": test_fraction,
+                "duplicates": duplicates,
+                "unsorted": unsorted,
+                "time_format": time_format,
+                "time_unit": time_unit,
+            },
+            "item_id_type": item_type,
+            "user_id_type": user_type,
+        }
+        if mode == "session":
+            if users is not None:
+                several = clicks["user"] != clicks.groupby("code")["user"].transform("first")
+                if several.any():
+                    row = int(clicks.loc[several, "row"].min())
+                    raise ValueError(
+                        f"{where(row)}: column {user!r}: this session has several users"
+                    )
+            clicks["date"] = clicks.groupby("code")["time"].transform("max")
+            protocol_frame = clicks.rename(columns={"code": "session"})[
+                ["session", "item", "date", *(["user"] if users is not None else [])]
+            ]
+            result = standard_protocol(
+                protocol_frame,
+                test_days=test_days,
+                test_fraction=test_fraction,
+                min_item_support=min_item_support,
+                min_session_length=min_session_length,
             )
-        _write_labels(out / "items.tsv", item_labels)
-        if users is not None:
-            all_users = np.asarray(result["train_users"] + result["test_users"], dtype=object)
-            user_labels, user_code = _compact_labels(all_users, user_type)
-            n = len(result["train_users"])
-            for part, codes_ in (("train", user_code[:n]), ("test", user_code[n:])):
-                (out / f"{part}_session_users.txt").write_text("".join(f"{c}\n" for c in codes_))
+            stats.update(result["stats"])
+            item_labels, new_of_old = _sorted_labels(result["item_ids"], item_type)
+            for part in ("train", "test"):
+                write_sessions(
+                    out / f"{part}_sessions.txt", [new_of_old[s].tolist() for s in result[part]]
+                )
+            _write_labels(out / "items.tsv", item_labels)
+            if users is not None:
+                all_users = np.asarray(result["train_users"] + result["test_users"], dtype=object)
+                user_labels, user_code = _compact_labels(all_users, user_type)
+                n = len(result["train_users"])
+                for part, codes_ in (("train", user_code[:n]), ("test", user_code[n:])):
+                    (out / f"{part}_session_users.txt").write_text(
+                        "".join(f"{c}\n" for c in codes_)
+                    )
+                _write_labels(out / "users.tsv", user_labels)
+                stats["users"] = len(user_labels) - 1
+        else:
+            count = clicks.groupby("item")["item"].transform("size")
+            rare = (count < min_item_support).to_numpy()
+            stats["dropped_rows_rare_items"] = int(rare.sum())
+            stats["dropped_items_rare"] = int(clicks.loc[rare, "item"].nunique())
+            clicks = clicks[~rare]
+            if clicks.empty:
+                raise ValueError(
+                    f"{label}: nothing is left after min_item_support={min_item_support}"
+                )
+            item_labels, item_code = _compact_labels(
+                clicks["item"].to_numpy(dtype=object), item_type
+            )
+            user_labels, user_code = _compact_labels(
+                clicks["user"].to_numpy(dtype=object), user_type
+            )
+            order = np.argsort(user_code, kind="stable")  # users in id order, each in time order
+            lines = np.char.add(
+                np.char.add(user_code[order].astype(str), " "), item_code[order].astype(str)
+            )
+            (out / "interactions.txt").write_text("\n".join(lines.tolist()) + "\n")
+            _write_labels(out / "items.tsv", item_labels)
             _write_labels(out / "users.tsv", user_labels)
-            stats["users"] = len(user_labels) - 1
-        for stale in ("interactions.txt",):
-            (out / stale).unlink(missing_ok=True)
-    else:
-        count = clicks.groupby("item")["item"].transform("size")
-        rare = (count < min_item_support).to_numpy()
-        stats["dropped_rows_rare_items"] = int(rare.sum())
-        stats["dropped_items_rare"] = int(clicks.loc[rare, "item"].nunique())
-        clicks = clicks[~rare]
-        if clicks.empty:
-            raise ValueError(f"{label}: nothing is left after min_item_support={min_item_support}")
-        item_labels, item_code = _compact_labels(clicks["item"].to_numpy(dtype=object), item_type)
-        user_labels, user_code = _compact_labels(clicks["user"].to_numpy(dtype=object), user_type)
-        order = np.argsort(user_code, kind="stable")  # users in id order, each in time order
-        lines = np.char.add(
-            np.char.add(user_code[order].astype(str), " "), item_code[order].astype(str)
-        )
-        (out / "interactions.txt").write_text("\n".join(lines.tolist()) + "\n")
-        _write_labels(out / "items.tsv", item_labels)
-        _write_labels(out / "users.tsv", user_labels)
-        per_user = np.bincount(user_code)[1:]
-        stats.update(
-            interactions=len(clicks),
-            items=len(item_labels) - 1,
-            users=len(user_labels) - 1,
-            evaluated_users=int((per_user >= 3).sum()),
-        )
-        for stale in ("train_sessions.txt", "test_sessions.txt", "train_session_users.txt",
-                      "test_session_users.txt"):  # fmt: skip
-            (out / stale).unlink(missing_ok=True)
-    if mode == "session" and users is None:
-        for stale in ("train_session_users.txt", "test_session_users.txt", "users.tsv"):
-            (out / stale).unlink(missing_ok=True)
-    meta["stats"] = stats
-    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
-    log.info("%s -> %s: %s", label, out, stats)
+            per_user = np.bincount(user_code)[1:]
+            stats.update(
+                interactions=len(clicks),
+                items=len(item_labels) - 1,
+                users=len(user_labels) - 1,
+                evaluated_users=int((per_user >= 3).sum()),
+            )
+        meta["stats"] = stats
+        (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
+    log.info("%s -> %s: %s", label, out_dir, stats)
     return stats
+
+
+#: every file a click-log folder may hold (the ones a mode does not write are removed)
+OUTPUTS = (
+    "items.tsv", "users.tsv", "train_sessions.txt", "test_sessions.txt",
+    "train_session_users.txt", "test_session_users.txt", "interactions.txt",
+)  # fmt: skip
+
+
+@contextmanager
+def _staged(final: Path) -> Iterator[Path]:
+    """A new folder beside ``final`` to write the outputs into; on success they
+    replace ``final``'s (each file by an atomic rename, ``meta.json`` last, the
+    outputs the new folder lacks removed), on failure it is deleted and
+    ``final`` is left as it was: a folder is never half-written."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield staging
+        final.mkdir(exist_ok=True)
+        (final / "meta.json").unlink(missing_ok=True)  # incomplete until the new one lands
+        for name in OUTPUTS:
+            if (staging / name).is_file():
+                os.replace(staging / name, final / name)
+            else:
+                (final / name).unlink(missing_ok=True)
+        os.replace(staging / "meta.json", final / "meta.json")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _plain(value: Any) -> Any:

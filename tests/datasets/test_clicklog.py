@@ -285,3 +285,28 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(pd, "read_parquet", no_engine)
     with pytest.raises(ImportError, match=r'pip install "graphrec\[parquet\]"'):
         from_click_log(tmp_path / "log.parquet", tmp_path / "out")
+
+
+def test_a_folder_is_never_half_written(tmp_path):
+    """A failure (here: nothing left after the filters, found after the rows were
+    read) leaves no folder, or the previous one untouched; a success replaces the
+    outputs and removes those of the other mode; no staging folder stays behind."""
+    log = write_csv(tmp_path / "log.csv", ROWS)
+    with pytest.raises(ValueError, match="no session is left"):
+        from_click_log(log, tmp_path / "new", min_item_support=100)
+    assert not (tmp_path / "new").exists()
+    out = tmp_path / "shop"
+    from_click_log(log, out, min_item_support=2)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ValueError, match="no session is left"):
+        from_click_log(log, out, min_item_support=100)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # sequential mode over it: its session files go, its interactions arrive
+    users = [(s, i, t, {"a": "u1", "b": "u2"}.get(s, "u3")) for s, i, t in ROWS]
+    seq = write_csv(tmp_path / "seq.csv", users, header="session_id,item_id,timestamp,user")
+    from_click_log(seq, out, session=None, user="user", min_item_support=1)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "interactions.txt", "items.tsv", "meta.json", "users.tsv"
+    ]  # fmt: skip
+    assert json.loads((out / "meta.json").read_text())["mode"] == "sequential"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
