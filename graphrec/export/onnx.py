@@ -142,7 +142,8 @@ def _reference_batch(models, sessions, histories, users):
 
 
 def _weighting(model) -> str:
-    return getattr(model, "_export_weighting", "binary")
+    """The edge weighting of the graphs the model learnt from (its checkpoint's)."""
+    return model.graph_weighting or "binary"
 
 
 def _probe(model: SessionRecommender, count: int = 70, seed: int = 0):
@@ -355,8 +356,6 @@ def _load(path) -> SessionRecommender:
     """The model of a checkpoint, with what its manifest entry needs of the file."""
     model = load_model(path).eval()
     state = load_checkpoint(path)
-    info = state.get("run_info") or {}
-    model._export_weighting = str(info.get("weighting") or "binary")
     model._export_state = {
         "selected_with": state.get("metrics") or state.get("best_metrics"),
         "run_info": state.get("run_info"),

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from graphrec.checks import check_int, checked_init, warn_caller
 from graphrec.data import SessionBatch, SessionDataset, collate, encode_item_ids, session_graph
 from graphrec.data.dataset import integer_ids
+from graphrec.data.graph import WEIGHTINGS
 from graphrec.nn.functional import (
     GradientSink,
     full_softmax_cross_entropy,
@@ -71,6 +72,21 @@ class SessionRecommender(nn.Module):
         #: set by the trainer and kept in checkpoints; :meth:`check_data`
         #: compares data against them
         self.popularity_reference: Tensor | None = None
+        #: the edge weighting of the session graphs the model was trained on
+        #: (``"binary"`` or ``"count"``), set from the training data by the
+        #: trainer and ``build_model`` and kept in checkpoints: ``recommend``
+        #: builds its graphs with it, :meth:`check_data` refuses other graphs
+        #: (models that read the edge weights). ``None`` until known.
+        self.graph_weighting: str | None = None
+
+    #: whether the model reads the graphs' edge weights (SR-GNN), not only the clicks
+    reads_edge_weights: bool = False
+
+    def set_graph_weighting(self, weighting: str | None) -> None:
+        """Record the edge weighting of the graphs the model learns from."""
+        if weighting is not None and weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        self.graph_weighting = weighting
 
     def set_labels(self, item_labels: Sequence | None = None, user_labels: Sequence | None = None):
         """Keep a click log's own ids: text item ids (``item_labels[i]`` is the
@@ -167,6 +183,12 @@ class SessionRecommender(nn.Module):
         if category is not None and dataset.item_category is not None:
             if not torch.equal(category.cpu(), dataset.item_category):
                 raise ValueError(f"{what} and {name} give items different categories")
+        weighting = self.graph_weighting
+        if self.reads_edge_weights and weighting not in (None, dataset.weighting):
+            raise ValueError(
+                f"{what} learnt from {weighting!r}-weighted session graphs, {name} builds "
+                f"{dataset.weighting!r}-weighted ones; load it with weighting={weighting!r}"
+            )
         reference = getattr(self, "popularity_reference", None)
         if reference is not None:
             check_popularity(reference, dataset.item_counts(), what, name)
@@ -284,7 +306,12 @@ class SessionRecommender(nn.Module):
                 user = None if users is None else self._encode_user(users[n])
             except ValueError as e:
                 raise ValueError(f"session {n}: {e}") from None
-            graphs.append(session_graph(compact, user=user, category=category, history=history))
+            weighting = self.graph_weighting or "binary"
+            graphs.append(
+                session_graph(
+                    compact, weighting=weighting, user=user, category=category, history=history
+                )
+            )
         batch = collate(graphs).to(device)
         scores = self.score(batch)
         if exclude_seen:

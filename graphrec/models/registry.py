@@ -90,6 +90,7 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
     model = MODELS[name](**kwargs)
     if dataset is not None:
         model.set_item_ids(dataset.item_ids)
+        model.set_graph_weighting(dataset.weighting)
         model.set_labels(
             getattr(dataset, "item_labels", None), getattr(dataset, "user_labels", None)
         )

@@ -58,6 +58,8 @@ class SRGNN(RetrievalRecommender):
           :meth:`score` :math:`(B, \text{num\_items} + 1)`, column 0 = :math:`-\infty`
     """
 
+    reads_edge_weights = True
+
     def __init__(
         self,
         num_items: int,

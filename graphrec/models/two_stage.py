@@ -99,6 +99,7 @@ class TwoStage(SessionRecommender):
                 "a repeat-aware retriever ranks by its mixture: use it without an index"
             )
         super().__init__(ranker.num_items)
+        self.graph_weighting = retriever.graph_weighting  # the graphs it retrieves from
         if not torch.equal(retriever.item_ids.cpu(), ranker.item_ids.cpu()):
             raise ValueError("the retriever and the ranker were trained on different item ids")
         self.retriever = retriever

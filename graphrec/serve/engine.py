@@ -187,8 +187,9 @@ class Engine(RequestChecks):
         state = load_checkpoint(checkpoint)
         self.metrics = state.get("metrics") or state.get("best_metrics")
         self.run_info = state.get("run_info", {})
-        #: the edge weighting of the graphs the model was trained on (as the export reads it)
-        self.weighting = str(self.run_info.get("weighting") or "binary")
+        #: the edge weighting of the graphs the retriever was trained on
+        retriever = model.retriever if isinstance(model, TwoStage) else model
+        self.weighting = retriever.graph_weighting or "binary"
         if ranker is not None:
             model = TwoStage(model, load_model(ranker), k=min(k, model.num_items))
         self.model: SessionRecommender = model.eval()

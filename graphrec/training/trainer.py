@@ -223,6 +223,8 @@ class Trainer:
         # kept in checkpoints: data that meets the model later is compared with it
         self.popularity_reference = popularity_reference(train_data)
         model.popularity_reference = self.popularity_reference
+        if model.graph_weighting is None:  # a model built by hand learns from these graphs
+            model.set_graph_weighting(train_data.weighting)
         self.valid_model = valid_model.to(self.device) if valid_model is not None else model
         self.train_data, self.valid_data = train_data, valid_data
         self.epochs, self.patience, self.monitor = epochs, patience, monitor
@@ -345,7 +347,12 @@ class Trainer:
 
     def _labels(self) -> dict[str, Any]:
         """A click log's own ids, kept so that ``recommend`` speaks them after loading."""
-        return {"item_labels": self.model.item_labels, "user_labels": self.model.user_labels}
+        model = self.model
+        return {
+            "item_labels": model.item_labels,
+            "user_labels": model.user_labels,
+            "graph_weighting": model.graph_weighting,
+        }
 
     def _save_last(self) -> None:
         if self.run_dir is None:

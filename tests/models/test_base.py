@@ -233,3 +233,39 @@ def test_niser_normalisation(name):
     assert "normalize=True, scale=12, repeat=True" in repr(both)
     with pytest.raises(ValueError, match="scale must be > 0"):
         build_model(name, dataset=data, hidden_channels=8, normalize=True, scale=0.0)
+
+
+def test_the_graphs_weighting_is_learnt_kept_and_checked(tmp_path):
+    """An SR-GNN trained on count-weighted graphs recommends from count-weighted
+    graphs, after loading too, and refuses binary-weighted data; a chain model
+    does not read the weights and takes both."""
+    from graphrec import STAMP
+    from graphrec.data import session_graph
+    from graphrec.datasets import synthetic
+    from graphrec.training import Trainer, load_model
+
+    kw = dict(num_sessions=300, num_items=50, num_users=10, num_categories=3)
+    counted = synthetic(**kw, weighting="count")
+    torch.manual_seed(0)
+    model = SRGNN(50, hidden_channels=8)
+    assert model.graph_weighting is None
+    Trainer(model, counted, None, epochs=1, max_steps_per_epoch=2, progress=False,
+            run_dir=tmp_path / "run").fit()  # fmt: skip
+    assert model.graph_weighting == "count"
+    session = [3, 4, 3, 4, 3, 5]  # 3 -> 4 twice, 3 -> 5 once: the weights differ
+    graphs = {w: session_graph(session, weighting=w) for w in ("count", "binary")}
+    assert not torch.equal(graphs["count"].edge_weight_out, graphs["binary"].edge_weight_out)
+    model.eval()
+    with torch.no_grad():
+        scores = {w: model.score(collate([g]))[0] for w, g in graphs.items()}
+    _, got = model.recommend([session], k=5, return_scores=True)
+    assert torch.allclose(got[0], scores["count"].topk(5).values)
+    assert not torch.allclose(got[0], scores["binary"].topk(5).values)
+    loaded = load_model(tmp_path / "run" / "best.pt")
+    assert loaded.graph_weighting == "count"
+    with pytest.raises(ValueError, match="learnt from 'count'-weighted session graphs"):
+        loaded.check_data(synthetic(**kw, split="test"))
+    loaded.check_data(synthetic(**kw, split="test", weighting="count"))
+    stamp = STAMP(50, hidden_channels=8)
+    stamp.set_graph_weighting("count")
+    stamp.check_data(synthetic(**kw, split="test"))  # STAMP reads the clicks only
