@@ -178,9 +178,9 @@ class SessionDataset(Dataset):
 
     A sample is a pair (session, cut): its input is the session's clicks
     before the cut (the last ``max_length`` of them with a window), its
-    next-item target ``y`` the click at the cut. Only the sessions' clicks and
-    two integers per sample are stored, so memory grows linearly with the
-    clicks, not with the sum of the prefixes' lengths. Item ids are *compact*
+    next-item target ``y`` the click at the cut. Only the sessions' clicks and,
+    per sample, its session, its cut and its target are stored, so memory grows
+    linearly with the clicks, not with the sum of the prefixes' lengths. Item ids are *compact*
     (``1 .. num_items``, 0 = padding); :meth:`decode` maps them back to the
     ids of the source files.
 
