@@ -97,11 +97,12 @@ def graph_pieces(items: np.ndarray, lengths: np.ndarray, weighting: str = "binar
     edge_key = np.sort(src * num_nodes + dst)  # the distinct keys, as np.unique, unrolled
     distinct = np.ones(edge_key.size, dtype=bool)
     np.not_equal(edge_key[1:], edge_key[:-1], out=distinct[1:])
-    if weighting == "count":
-        weight = np.diff(np.append(np.flatnonzero(distinct), edge_key.size)).astype(np.float32)
-    edge_key = edge_key[distinct]
-    if weighting != "count":
-        weight = np.ones(edge_key.size, dtype=np.float32)
+    first = np.flatnonzero(distinct)
+    if weighting == "count":  # how often each transition occurs
+        weight = np.diff(np.append(first, edge_key.size)).astype(np.float32)
+    else:
+        weight = np.ones(first.size, dtype=np.float32)
+    edge_key = edge_key[first]
     src, dst = edge_key // num_nodes, edge_key % num_nodes
     # degrees are sums of small integers: exact in float64 and in float32
     out_deg = np.bincount(src, weights=weight, minlength=num_nodes).astype(np.float32)
@@ -141,6 +142,7 @@ def build_session_graphs(items: Tensor, lengths: Tensor, weighting: str = "binar
         )
     if lengths.numel() and int(lengths.min()) < 1:
         raise ValueError("every session needs at least one click")
+    items, lengths = items.cpu(), lengths.cpu()
     g = graph_pieces(items.numpy(), lengths.numpy(), weighting)
     t = torch.from_numpy
     node_ptr, click_ptr, edge_ptr = g["node_ptr"], g["click_ptr"], g["edge_ptr"]
