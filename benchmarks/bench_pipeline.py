@@ -19,7 +19,10 @@ runs in a process of its own, so that its peak resident memory is its own:
   RSS of the imports alone (torch, numpy, pandas, graphrec);
 * **batches**: ``SessionDataset.batch`` of 100 random samples, samples/s;
 * **train**: SR-GNN (hidden 100, exact full softmax, fused Adam) samples/s over
-  ``--train-steps`` steps, in the reopened process.
+  ``--train-steps`` steps, in the reopened process;
+* **evaluate**: that briefly trained model on the first ``--eval-samples`` test
+  samples, full ranking, exact and through a faiss HNSW index of its item
+  vectors (build time, evaluation time, its recall@20 of the exact top-20).
 
 Sizes already measured are read back from ``<work>/points.jsonl`` (delete it to
 measure again); generated logs are kept under ``<work>``. The table is printed
@@ -81,9 +84,10 @@ def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
     """One stage, in this process (called through ``--stage``)."""
     import torch
 
-    from graphrec import SRGNN
     from graphrec.data import SessionLoader
     from graphrec.datasets import from_click_log, load_dataset
+    from graphrec.evaluation import FaissRetriever, evaluate
+    from graphrec.models import build_model
 
     torch.set_num_threads(args.threads)
     imported = psutil.Process().memory_info().rss / 2**20  # torch, numpy, pandas, graphrec
@@ -118,7 +122,7 @@ def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
         train.batch(index)
     out["batches_samples_s"] = 100 * len(batches) / (time.perf_counter() - start)
     torch.manual_seed(0)
-    model = SRGNN(train.num_items)
+    model = build_model("srgnn", train)  # with the log's item labels
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     feed = iter(SessionLoader(train, batch_size=100, shuffle=True, seed=0))
     for step in range(args.train_steps + 5):
@@ -129,6 +133,24 @@ def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
         opt.step()
     out["train_samples_s"] = 100 * args.train_steps / (time.perf_counter() - start)
     out["after_training_mib"] = psutil.Process().memory_info().rss / 2**20
+    # evaluation of the (briefly trained) model on test samples: exact, and by HNSW
+    test = load_dataset(folder, "test")
+    test = test.subset(torch.arange(min(args.eval_samples, len(test))))
+    model.eval()
+    start = time.perf_counter()
+    exact = evaluate(model, test, ks=(20,))
+    out["eval_exact_s"] = time.perf_counter() - start
+    with torch.no_grad():
+        vectors = model.item_vectors().detach()
+    start = time.perf_counter()
+    index = FaissRetriever(vectors, kind="hnsw")
+    out["hnsw_build_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    approx = evaluate(model, test, ks=(20,), retriever=index)
+    out["eval_hnsw_s"] = time.perf_counter() - start
+    out["eval_samples"] = len(test)
+    out["hr20_exact"], out["hr20_hnsw"] = exact["HR@20"], approx["HR@20"]
+    out["hnsw_recall"] = approx["ANN recall@20"]
     return out
 
 
@@ -145,6 +167,10 @@ COLUMNS = [
     ("imported_mib", "of which imports MiB", "{:,.0f}"),
     ("batches_samples_s", "batch() samples/s", "{:,.0f}"),
     ("train_samples_s", "SR-GNN samples/s", "{:,.0f}"),
+    ("eval_exact_s", "exact eval s", "{:.2f}"),
+    ("hnsw_build_s", "HNSW build s", "{:.1f}"),
+    ("eval_hnsw_s", "HNSW eval s", "{:.2f}"),
+    ("hnsw_recall", "HNSW recall@20", "{:.3f}"),
 ]
 
 
@@ -190,6 +216,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/pipeline"))
     parser.add_argument("--train-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-samples", type=int, default=20000)
     parser.add_argument("--plot", type=Path, default=None, help="save the log-log figure here")
     parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,6 +243,7 @@ def main() -> None:
         for name in ("preprocess", "build", "reopen"):
             command = [sys.executable, __file__, "--stage", name, str(log), str(folder)]
             command += ["--train-steps", str(args.train_steps), "--threads", str(args.threads)]
+            command += ["--eval-samples", str(args.eval_samples)]
             proc = subprocess.run(command, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 sys.exit(f"{name} of {clicks:,} clicks failed:\n{proc.stderr[-3000:]}")
