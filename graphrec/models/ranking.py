@@ -217,7 +217,9 @@ class RankingRecommender(SessionRecommender):
         mask = state["mask"]
         per_candidate = max(int(mask.sum()), mask.size(0)) * self.item_channels
         chunk = max(1, self.score_budget // per_candidate)
-        out = mask.new_full((mask.size(0), self.num_items + 1), -math.inf, dtype=torch.float)
+        # the logits' own dtype: the same as candidate scores (float64 for a double model)
+        dtype = self.item_embedding.weight.dtype
+        out = mask.new_full((mask.size(0), self.num_items + 1), -math.inf, dtype=dtype)
         for start in range(1, self.num_items + 1, chunk):
             end = min(start + chunk, self.num_items + 1)
             cand = torch.arange(start, end, device=mask.device).expand(mask.size(0), -1)

@@ -78,3 +78,20 @@ def test_full_catalogue_clicked_is_an_error():
     batch = collate([session_graph([1, 2], target=3)])
     with pytest.raises(ValueError, match="could not draw negatives"):
         model.sample_negatives(batch)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_full_and_candidate_scores_share_one_dtype(dtype):
+    """A ranker's full-catalogue scores come in the dtype of its candidate scores
+    (they were float32 whatever the model's), and agree with them."""
+    from graphrec import DIEN
+
+    for model in (DIN(12, hidden_channels=4), DIEN(12, hidden_channels=4)):
+        model = model.to(dtype).eval()
+        batch = make_batch()
+        candidates = torch.tensor([[9, 1, 4], [2, 3, 11], [10, 5, 12]])
+        with torch.no_grad():
+            full, some = model.score(batch), model.score(batch, candidates)
+        assert full.dtype == some.dtype == dtype
+        tol = 1e-6 if dtype == torch.float32 else 1e-12  # other matmul blockings
+        assert torch.allclose(full.gather(1, candidates), some, rtol=tol, atol=tol)
