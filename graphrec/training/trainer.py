@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from graphrec.checks import check_choice, check_device, check_float, check_int
+from graphrec.checks import check_choice, check_device, check_float, check_int, warn_caller
 from graphrec.data import SessionDataset, SessionLoader
 from graphrec.distributed import (
     all_gather_cat,
@@ -38,6 +38,23 @@ from graphrec.training.run_dir import RunLock, prepare_run_dir
 log = logging.getLogger("graphrec.training")
 
 OPTIMIZERS = ("adam", "adagrad")
+
+
+def adopt_categories(model: SessionRecommender, train_data: SessionDataset) -> None:
+    """Give a model built by hand with category embeddings (``num_categories > 0``)
+    whose item categories were never set the training data's; warn when the
+    data has none either (every item would train as category 0)."""
+    category = getattr(model, "item_category", None)
+    if category is None or bool(category.any()):
+        return
+    if train_data.item_category is not None:
+        model.set_item_category(train_data.item_category)
+    else:
+        warn_caller(
+            f"{type(model).__name__} has category embeddings but no item categories, and "
+            f"{train_data.name} gives none: every item trains as category 0 (build it "
+            "with num_categories=0, or from data with categories)"
+        )
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -200,6 +217,7 @@ class Trainer:
             raise TypeError(f"train_data must be a SessionDataset, got {type(train_data).__name__}")
         if len(train_data) == 0:
             raise ValueError(f"{train_data.name} has no training samples")
+        adopt_categories(model, train_data)
         model.check_data(train_data, "the model")
         if valid_data is not None:
             model.check_data(valid_data, "the model")

@@ -269,3 +269,31 @@ def test_the_graphs_weighting_is_learnt_kept_and_checked(tmp_path):
     stamp = STAMP(50, hidden_channels=8)
     stamp.set_graph_weighting("count")
     stamp.check_data(synthetic(**kw, split="test"))  # STAMP reads the clicks only
+
+
+def test_a_hand_built_model_learns_the_training_datas_categories(splits):
+    """SDM(num_categories=5) built by hand has an all-zero category table: the
+    trainer gives it the training data's (it trained on category 0 for every item
+    before, silently), warns when the data has none, and data with categories
+    refuses a model that was never given any, saying how to give them."""
+    import warnings
+
+    from graphrec.models import SDM
+    from graphrec.training import Trainer
+
+    train, test = splits
+    sdm = SDM(train.num_items, num_users=30, num_categories=5, hidden_channels=4)
+    sdm.set_item_ids(train.item_ids)
+    with pytest.raises(ValueError, match="has none set \\(built by hand\\? call set_item_category"):
+        sdm.check_data(test)
+    Trainer(sdm, train, None, epochs=1, max_steps_per_epoch=1, progress=False)
+    assert torch.equal(sdm.item_category, train.item_category)
+    sdm.check_data(test)
+    bare = SDM(train.num_items, num_users=30, num_categories=5, hidden_channels=4)
+    bare.set_item_ids(train.item_ids)
+    uncategorised = train.subset(slice(None))
+    uncategorised.item_category = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer(bare, uncategorised, None, epochs=1, max_steps_per_epoch=1, progress=False)
+    assert any("every item trains as category 0" in str(w.message) for w in caught)
