@@ -182,16 +182,13 @@ class SessionRecommender(nn.Module):
         category = getattr(self, "item_category", None)
         if category is not None and dataset.item_category is not None:
             if not torch.equal(category.cpu(), dataset.item_category):
-                unset = not bool(category.any())
-                raise ValueError(
-                    f"{what} and {name} give items different categories"
-                    + (
+                hint = ""
+                if not bool(category.any()):
+                    hint = (
                         f"; {what} has none set (built by hand? call set_item_category, "
                         "or build it with build_model(name, dataset))"
-                        if unset
-                        else ""
                     )
-                )
+                raise ValueError(f"{what} and {name} give items different categories{hint}")
         weighting = self.graph_weighting
         if self.reads_edge_weights and weighting not in (None, dataset.weighting):
             raise ValueError(
