@@ -67,22 +67,7 @@ def _read(
             raise ImportError(
                 f'{path}: reading Parquet needs pyarrow: pip install "graphrec[parquet]"'
             ) from None
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if not head.strip():
-        raise ValueError(f"{path}: the file is empty (a header line and rows are needed)")
-    first = decode(head.split(b"\n", 1)[0], path, encoding).strip("\r")
-    if sep is None:
-        if path.suffix.lower() in (".tsv", ".tab"):
-            sep = "\t"
-        else:
-            count, sep = max((first.count(c), c) for c in (",", ";", "\t", "|"))
-            if count == 0:
-                raise ValueError(
-                    f"{path}, line 1: the header {first[:80]!r} holds none of the separators "
-                    "',' ';' tab '|' (a click log has at least an item column and a session "
-                    "or user column); pass sep= (--sep)"
-                )
+    sep, _ = text_layout(path, sep, encoding)
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         frame = pd.read_csv(
@@ -104,6 +89,27 @@ def _read(
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: the file is empty (a header line and rows are needed)") from None
     return frame, str(path), 2, sep  # row 0 is on line 2, after the header
+
+
+def text_layout(path: Path, sep: str | None, encoding: str) -> tuple[str, str]:
+    """The separator of a text log (given, or guessed from its header) and its header line."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():
+        raise ValueError(f"{path}: the file is empty (a header line and rows are needed)")
+    first = decode(head.split(b"\n", 1)[0], path, encoding).strip("\r")
+    if sep is None:
+        if path.suffix.lower() in (".tsv", ".tab"):
+            sep = "\t"
+        else:
+            count, sep = max((first.count(c), c) for c in (",", ";", "\t", "|"))
+            if count == 0:
+                raise ValueError(
+                    f"{path}, line 1: the header {first[:80]!r} holds none of the separators "
+                    "',' ';' tab '|' (a click log has at least an item column and a session "
+                    "or user column); pass sep= (--sep)"
+                )
+    return sep, first
 
 
 def _line_hint(label: str, line: int, sep: str | None, encoding: str) -> str:
@@ -258,7 +264,17 @@ def _times(column: pd.Series, label: str, where, time_format: str | None, unit: 
                 )
     if getattr(stamp.dt, "tz", None) is None:
         stamp = stamp.dt.tz_localize("UTC")
-    return (stamp - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return epoch_seconds(stamp)
+
+
+def epoch_seconds(stamp: pd.Series) -> pd.Series:
+    """Seconds since the epoch of UTC times: whole seconds plus the nanoseconds left over
+    divided by 10^9, so that the value does not depend on the column's resolution
+    (pandas keeps micro- or nanoseconds as the text needs) and any engine can compute it
+    from the integer nanoseconds."""
+    ns = stamp.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+    whole, rest = np.divmod(ns, 1_000_000_000)
+    return pd.Series(whole.astype(np.float64) + rest / 1e9, index=stamp.index)
 
 
 def from_click_log(
@@ -282,6 +298,10 @@ def from_click_log(
     name: str | None = None,
     encoding: str = "utf-8",
     text_ids: bool = False,
+    engine: str = "auto",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     r"""Preprocess a click log of one's own into a folder ``load_dataset`` reads.
 
@@ -344,6 +364,16 @@ def from_click_log(
             mark is dropped). (default: ``"utf-8"``)
         text_ids (bool): keep every id (item, session, user) as text, even
             where all of a column's ids are integers. (default: ``False``)
+        engine (str): ``"duckdb"`` (out of core: SQL over the file, spilling to
+            disk under ``memory_limit``; needs ``graphrec[scale]``), ``"pandas"``
+            (in memory), or ``"auto"``: DuckDB for a file when it is installed
+            (and reads the encoding), else pandas. Both write the same files,
+            byte for byte, and raise the same errors. A DataFrame is always
+            preprocessed with pandas. (default: ``"auto"``)
+        memory_limit (str, optional): DuckDB's memory limit, e.g. ``"8GB"``
+            (default: a quarter of the machine's memory).
+        threads (int, optional): DuckDB's threads (default: all CPUs).
+        progress (bool): a progress bar per DuckDB stage. (default: ``False``)
 
     Returns:
         The counts of every step (also in ``meta.json``).
@@ -372,6 +402,19 @@ def from_click_log(
             test_days = None
     elif user is None:
         raise ValueError("sequential mode needs a user column (user=, --user-col)")
+    options = _options(
+        out_dir, name, mode, session, item, time, user,
+        min_item_support=min_item_support, min_session_length=min_session_length,
+        test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
+        unsorted=unsorted, time_format=time_format, time_unit=time_unit,
+    )  # fmt: skip
+    if _engine(engine, source, encoding) == "duckdb":
+        from graphrec.datasets.duck import click_log
+
+        return click_log(
+            Path(source), Path(out_dir), options, sep=sep, encoding=encoding,
+            text_ids=text_ids, memory_limit=memory_limit, threads=threads, progress=progress,
+        )  # fmt: skip
     frame, label, first_line, sep = _read(source, sep, encoding)
     where = _Where(label, first_line, sep, encoding)
     group_col = session if mode == "session" else user
@@ -444,26 +487,7 @@ def from_click_log(
     clicks = clicks.sort_values(["code", "time"], kind="stable")
 
     with _staged(Path(out_dir)) as out:
-        meta: dict[str, Any] = {
-            "format": FORMAT,
-            "version": VERSION,
-            "name": name or Path(out_dir).resolve().name,
-            "mode": mode,
-            "source": label,
-            "columns": {"session": session, "item": item, "time": time, "user": user},
-            "options": {
-                "min_item_support": min_item_support,
-                "min_session_length": min_session_length,
-                "test_days": test_days,
-                "test_fraction": test_fraction,
-                "duplicates": duplicates,
-                "unsorted": unsorted,
-                "time_format": time_format,
-                "time_unit": time_unit,
-            },
-            "item_id_type": item_type,
-            "user_id_type": user_type,
-        }
+        meta = options | {"source": label, "item_id_type": item_type, "user_id_type": user_type}
         if mode == "session":
             if users is not None:
                 several = clicks["user"] != clicks.groupby("code")["user"].transform("first")
@@ -530,10 +554,50 @@ def from_click_log(
                 users=len(user_labels) - 1,
                 evaluated_users=int((per_user >= 3).sum()),
             )
-        meta["stats"] = stats
-        (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
+        write_meta(out, meta, stats)
     log.info("%s -> %s: %s", label, out_dir, stats)
     return stats
+
+
+def _options(out_dir, name, mode, session, item, time, user, **options) -> dict[str, Any]:
+    """The head of ``meta.json``: what was asked for (the source and id types follow)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name or Path(out_dir).resolve().name,
+        "mode": mode,
+        "columns": {"session": session, "item": item, "time": time, "user": user},
+        "options": options,
+    }
+
+
+def write_meta(out: Path, meta: dict[str, Any], stats: dict[str, Any]) -> None:
+    """``meta.json``: the options, the source, the id types, then the counts."""
+    head = {k: meta[k] for k in ("format", "version", "name", "mode")}
+    meta = head | {"source": meta["source"]} | {k: v for k, v in meta.items() if k not in head}
+    meta["stats"] = stats
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
+
+
+def _engine(engine: str, source, encoding: str) -> str:
+    """The engine that preprocesses ``source``: ``"duckdb"`` or ``"pandas"``."""
+    from graphrec.datasets import duck
+
+    if engine not in duck.ENGINES:
+        raise ValueError(f"engine must be one of {duck.ENGINES}, got {engine!r}")
+    if isinstance(source, pd.DataFrame):
+        if engine == "duckdb":
+            raise ValueError(
+                "engine='duckdb' reads files (CSV, TSV, Parquet); a DataFrame is already in "
+                "memory and is preprocessed with pandas (engine='auto' or 'pandas')"
+            )
+        return "pandas"
+    if engine != "auto":
+        return engine
+    parquet = Path(source).suffix.lower() in (".parquet", ".pq")
+    if duck.available() and (parquet or duck.codec(encoding) is not None):
+        return "duckdb"
+    return "pandas"
 
 
 #: every file a click-log folder may hold (the ones a mode does not write are removed)

@@ -284,7 +284,7 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd, "read_parquet", no_engine)
     with pytest.raises(ImportError, match=r'pip install "graphrec\[parquet\]"'):
-        from_click_log(tmp_path / "log.parquet", tmp_path / "out")
+        from_click_log(tmp_path / "log.parquet", tmp_path / "out", engine="pandas")
 
 
 def test_a_folder_is_never_half_written(tmp_path):

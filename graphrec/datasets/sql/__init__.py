@@ -1,0 +1,104 @@
+"""The preprocessing protocols as SQL scripts that any SQL engine with window functions runs.
+
+``checks.sql`` (duplicates, time order, one user per session), ``session.sql``
+(the SR-GNN reference protocol) and ``sequential.sql`` (leave-one-out) are
+portable SQL: DuckDB runs them on one machine (:mod:`graphrec.datasets.duck`),
+Spark SQL on a cluster (:mod:`graphrec.datasets.spark`). :func:`script` puts
+the parts a protocol needs together with its options filled in: that text is
+what both engines execute, statement by statement, and what
+``graphrec preprocess clicks --sql FILE`` writes out.
+
+Every statement creates a temporary view. An engine may materialise them
+instead (DuckDB makes tables, so that each step is computed once and spills to
+disk under the memory limit; Spark caches them).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from string import Template
+
+PARTS = ("checks", "session", "sequential")
+_VIEW = re.compile(r"CREATE OR REPLACE TEMP VIEW (\w+) AS", re.IGNORECASE)
+
+
+def _sql_float(value: float | None) -> str:
+    """A float as text that parses back to the same double (``repr``), or 'NaN' for none."""
+    return "NaN" if value is None else repr(float(value))
+
+
+def script(
+    parts: tuple[str, ...],
+    *,
+    min_item_support: int = 5,
+    min_session_length: int = 2,
+    test_days: float | None = 7,
+    test_fraction: float | None = None,
+    drop_duplicates: bool = False,
+    check_duplicates: bool = True,
+    check_order: bool = True,
+    item_order: str = "sorted",
+) -> str:
+    """The SQL of ``parts`` (of :data:`PARTS`, in order) with the options substituted.
+
+    Args:
+        parts: e.g. ``("checks", "session")`` for a click log in session mode.
+        min_item_support, min_session_length, test_days, test_fraction: the
+            protocol's options (see :func:`graphrec.datasets.from_click_log`);
+            exactly one of ``test_days`` and ``test_fraction`` is used (session).
+        drop_duplicates: drop rows repeating an earlier row's session, item
+            and time (``duplicates='drop'``); they are counted either way.
+        check_duplicates, check_order: ``False`` when the log has no time.
+        item_order: ``'sorted'`` (new item ids in the order of the log's ids)
+            or ``'first_seen'`` (order of first appearance in training).
+    """
+    for part in parts:
+        if part not in PARTS:
+            raise ValueError(f"unknown SQL part {part!r}; one of {PARTS}")
+    if item_order not in ("sorted", "first_seen"):
+        raise ValueError(f"item_order must be 'sorted' or 'first_seen', got {item_order!r}")
+    values = {
+        "min_item_support": str(int(min_item_support)),
+        "min_session_length": str(int(min_session_length)),
+        "by_days": "TRUE" if test_fraction is None else "FALSE",
+        "test_days": _sql_float(test_days if test_fraction is None else None),
+        "test_fraction": _sql_float(test_fraction if test_fraction is not None else 0.0),
+        "drop_duplicates": "TRUE" if drop_duplicates else "FALSE",
+        "check_duplicates": "TRUE" if check_duplicates else "FALSE",
+        "check_order": "TRUE" if check_order else "FALSE",
+        "item_order": item_order,
+    }
+    texts = [resources.files(__package__).joinpath(f"{p}.sql").read_text() for p in parts]
+    return "\n".join(Template(t).substitute(values) for t in texts)
+
+
+def statements(sql: str) -> list[tuple[str, str]]:
+    """``(stage, statement)`` of every statement of ``sql``: the stage is the latest
+    ``-- stage: name`` comment above it; comments are removed."""
+    result, stage, lines = [], "start", []
+    for line in sql.splitlines():
+        mark = re.match(r"\s*-- stage: (.+)", line)
+        if mark:
+            stage = mark.group(1).strip()
+            continue
+        code = line.split("--", 1)[0] if "'" not in line else line
+        if code.strip():
+            lines.append(code.rstrip())
+        if code.rstrip().endswith(";"):
+            result.append((stage, "\n".join(lines).rstrip(";")))
+            lines = []
+    if lines:
+        raise ValueError("the SQL script ends without a ';'")
+    return result
+
+
+def view_name(statement: str) -> str | None:
+    """The view a statement creates, if it is a ``CREATE OR REPLACE TEMP VIEW``."""
+    found = _VIEW.match(statement.strip())
+    return found.group(1) if found else None
+
+
+def as_table(statement: str) -> str:
+    """The statement creating a temporary table in place of its view (DuckDB)."""
+    return _VIEW.sub(r"CREATE OR REPLACE TEMP TABLE \1 AS", statement.strip(), count=1)
