@@ -17,6 +17,16 @@ from graphrec.datasets import (
 from graphrec.datasets.benchmark import SPLITS
 
 
+def memory_limit(text: str) -> str:
+    """``--memory-limit``: a size or a share, checked."""
+    from graphrec.datasets.duck import parse_memory_limit
+
+    try:
+        return parse_memory_limit(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def write_processed(folder: Path, args: argparse.Namespace) -> None:
     """Build the processed file of every split of ``folder`` for the data
     options of ``graphrec train`` (``--valid-fraction``, ``--max-length``,
@@ -33,6 +43,15 @@ def write_processed(folder: Path, args: argparse.Namespace) -> None:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> None:
+    if args.sql is not None:
+        write_sql(args)
+        return
+    engine = {
+        "engine": args.engine,
+        "memory_limit": args.memory_limit,
+        "threads": None if args.threads == "auto" else args.threads,
+        "progress": not args.no_progress,
+    }
     if args.source == "clicks":
         stats = from_click_log(
             args.raw,
@@ -53,6 +72,7 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
             unsorted=args.unsorted,
             encoding=args.encoding,
             text_ids=args.text_ids,
+            **engine,
         )
         print(json.dumps(stats, indent=2))
         if args.processed:
@@ -62,15 +82,43 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     if args.out is None:
         args.out = "datasets"
     if args.source == "diginetica":
-        stats = preprocess_diginetica(args.raw, args.out)
+        stats = preprocess_diginetica(args.raw, args.out, **engine)
         folders = [Path(args.out) / "diginetica"]
     else:
-        stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions))
+        stats = preprocess_yoochoose(args.raw, args.out, fractions=tuple(args.fractions), **engine)
         folders = [Path(args.out) / f"yoochoose1_{f}" for f in args.fractions]
     print(json.dumps(stats, indent=2))
     if args.processed:
         for folder in folders:
             write_processed(folder, args)
+
+
+def write_sql(args: argparse.Namespace) -> None:
+    """``--sql FILE``: the protocol's SQL for these options, to run on another engine."""
+    from graphrec.datasets import sql
+
+    if args.source == "clicks":
+        session = None if args.session_col in ("", "none") else args.session_col
+        mode = args.mode or ("session" if session is not None else "sequential")
+        has_time = args.time_col not in ("", "none")
+        text = sql.script(
+            ("checks", mode),
+            min_item_support=args.min_item_support,
+            min_session_length=args.min_session_length,
+            test_days=None if args.test_fraction is not None else args.test_days,
+            test_fraction=args.test_fraction,
+            drop_duplicates=args.duplicates == "drop",
+            check_duplicates=has_time,
+            check_order=has_time,
+        )
+    else:
+        text = sql.script(
+            ("session",),
+            test_days=7 if args.source == "diginetica" else 1,
+            item_order="first_seen",
+        )
+    Path(args.sql).write_text(text)
+    print(f"{args.sql}: the {args.source} protocol as SQL ({len(sql.statements(text))} statements)")
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -91,6 +139,29 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--fractions", type=common.positive_int, nargs="+", default=[64, 4], help="YooChoose 1/N"
+    )
+    g = p.add_argument_group("engine (the same files either way)")
+    g.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "duckdb", "pandas"],
+        help="duckdb: out of core, spilling to disk (pip install graphrec[scale]); pandas: in "
+        "memory; auto (default): duckdb when installed",
+    )
+    g.add_argument(
+        "--memory-limit",
+        type=memory_limit,
+        default=None,
+        help="DuckDB's memory limit: 8GB, 500MB, or a share of the machine's memory (0.3); "
+        "default: 4x the log's size, at least 1 GiB, at most a quarter of the memory",
+    )
+    g.add_argument("--threads", type=common.threads, default="auto", help="DuckDB's threads")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar per stage")
+    g.add_argument(
+        "--sql",
+        metavar="FILE",
+        default=None,
+        help="write the protocol's SQL for these options to FILE (for Spark etc.) and stop",
     )
     g = p.add_argument_group("processed files (what training opens; memory-mapped)")
     g.add_argument(

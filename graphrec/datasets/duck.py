@@ -261,6 +261,7 @@ class ClickLogReader:
         self._firsts: dict[str, int | None] = {}  # condition -> first row where it holds
         self._alls: dict[str, bool] = {}  # condition -> whether every row meets it
         self._stripped: set[str] | None = None  # text columns with values to strip
+        self.pandas_na = False  # whether pandas reads this file with its default NA values
 
     def profile(self, ids: list[str], times: list[str], text_ids: bool) -> None:
         """Every check of :meth:`id_column` and :meth:`time_column` in one pass over the
@@ -330,7 +331,7 @@ class ClickLogReader:
         return self._alls[condition]
 
     # -- the raw rows -------------------------------------------------------------------
-    def load_text(self, sep: str, names: list[str], encoding: str) -> None:
+    def load_text(self, sep: str, names: list[str], encoding: str, header: bool = True) -> None:
         duck_codec = codec(encoding)
         if duck_codec is None:
             raise ValueError(f"the duckdb engine cannot read {encoding!r}; use engine='pandas'")
@@ -338,7 +339,8 @@ class ClickLogReader:
         # an empty field is '' (pandas' keep_default_na=False); only a short line's
         # missing fields are NULL, as pandas' NaN
         options = (
-            f"header = true, null_padding = true, nullstr = '{_NO_NULL}', delim = ?, "
+            f"header = {str(header).lower()}, null_padding = true, nullstr = '{_NO_NULL}', "
+            "delim = ?, "
             f"quote = '\"', escape = '\"', columns = {{{columns}}}, "
             f"encoding = '{duck_codec}', strict_mode = true, auto_detect = false"
         )
@@ -508,47 +510,12 @@ class ClickLogReader:
         every other distinct value through pandas (``time_format`` always), in chunks."""
         from graphrec.datasets.clicklog import _TIME_ZONE
 
-        con = self.engine
         if time_format is None:
             plain = f"regexp_full_match({text}, '{_ISO_PLAIN}')"
-            con.execute(
-                "CREATE TEMP TABLE hard_times AS SELECT DISTINCT "
-                f"{text} AS x FROM raw WHERE NOT ({plain}) OR TRY_CAST({text} AS TIMESTAMPTZ) "
-                "IS NULL",
-                "parse times",
-            )
+            duck_ns = f"epoch_ns(TRY_CAST({text} AS TIMESTAMPTZ))"
         else:
-            plain = "FALSE"
-            con.execute(
-                f"CREATE TEMP TABLE hard_times AS SELECT DISTINCT {text} AS x FROM raw",
-                "parse times",
-            )
-        con.execute("CREATE TEMP TABLE parsed_times (x VARCHAR, ns BIGINT)", "parse times")
-        con.execute(
-            "CREATE TEMP TABLE hard_numbered AS SELECT x, row_number() OVER () AS k "
-            "FROM hard_times",
-            "parse times",
-        )
-        size, start = 1 << 20, 0
-        while True:
-            chunk = con.rows("SELECT x FROM hard_numbered WHERE k > ? AND k <= ?",
-                             [start, start + size])  # fmt: skip
-            start += size
-            if not chunk:
-                break
-            values = pd.Series([r[0] for r in chunk], dtype=object)
-            stamp = pd.to_datetime(
-                values, format=time_format or "ISO8601", errors="coerce", utc=True
-            )
-            ns = stamp.dt.as_unit("ns").astype("int64").where(stamp.notna(), None)
-            frame = pd.DataFrame({"x": values, "ns": ns.astype("Int64")})
-            con.con.register("parsed_chunk", frame)
-            con.con.execute("INSERT INTO parsed_times SELECT x, ns FROM parsed_chunk")
-            con.con.unregister("parsed_chunk")
-        bad = self.engine.rows(
-            f"SELECT min(r.rowid) FROM raw AS r JOIN parsed_times AS p ON {text} = p.x "
-            "WHERE p.ns IS NULL"
-        )[0][0]
+            plain, duck_ns = "FALSE", "NULL"
+        ns, bad = self.mapped_ns(text, plain, duck_ns, time_format or "ISO8601", utc=True)
         if bad is not None:
             expected = f"the format {time_format!r}" if time_format else "an ISO 8601 time"
             raise ValueError(
@@ -570,10 +537,47 @@ class ClickLogReader:
                     f"{self._value(column, b)!r}); which zone the latter are in cannot be "
                     "guessed: give every time an offset, or none (then all are UTC)"
                 )
-        ns = f"CASE WHEN {plain} THEN epoch_ns(TRY_CAST({text} AS TIMESTAMPTZ)) END"
-        if self.engine.rows("SELECT count(*) FROM parsed_times")[0][0]:
-            ns = f"coalesce((SELECT p.ns FROM parsed_times AS p WHERE p.x = {text}), {ns})"
         return _seconds_of_ns(ns)
+
+    def mapped_ns(
+        self, text: str, plain: str, duck_ns: str, time_format: str, utc: bool = False
+    ) -> tuple[str, int | None]:
+        """Times as integer nanoseconds: ``duck_ns`` (DuckDB's parse) where ``plain``
+        holds and it succeeds, every other distinct value parsed by
+        ``pd.to_datetime(format=time_format)`` in chunks of 2^20 (exactly what the
+        pandas path reads). The SQL of the nanoseconds, and the first row (file
+        order) that pandas cannot parse either."""
+        con = self.engine
+        self._mapped = getattr(self, "_mapped", 0) + 1
+        hard, parsed = f"hard_times_{self._mapped}", f"parsed_times_{self._mapped}"
+        con.execute(
+            f"CREATE TEMP TABLE {hard} AS SELECT x, row_number() OVER () AS k FROM "
+            f"(SELECT DISTINCT {text} AS x FROM raw WHERE NOT ({plain}) OR ({duck_ns}) IS NULL)"
+            " AS q",
+            "parse times",
+        )
+        con.execute(f"CREATE TEMP TABLE {parsed} (x VARCHAR, ns BIGINT)", "parse times")
+        size, start = 1 << 20, 0
+        while True:
+            chunk = con.rows(f"SELECT x FROM {hard} WHERE k > ? AND k <= ?", [start, start + size])
+            start += size
+            if not chunk:
+                break
+            values = pd.Series([r[0] for r in chunk], dtype=object)
+            stamp = pd.to_datetime(values, format=time_format, errors="coerce", utc=utc)
+            ns = stamp.dt.as_unit("ns").astype("int64").where(stamp.notna(), None)
+            frame = pd.DataFrame({"x": values, "ns": ns.astype("Int64")})
+            con.con.register("parsed_chunk", frame)
+            con.con.execute(f"INSERT INTO {parsed} SELECT x, ns FROM parsed_chunk")
+            con.con.unregister("parsed_chunk")
+        bad = con.rows(
+            f"SELECT min(r.rowid) FROM raw AS r JOIN {parsed} AS p ON {text} = p.x "
+            "WHERE p.ns IS NULL"
+        )[0][0]
+        ns = f"CASE WHEN {plain} THEN {duck_ns} END"
+        if con.rows(f"SELECT count(*) FROM {parsed}")[0][0]:
+            ns = f"coalesce((SELECT p.ns FROM {parsed} AS p WHERE p.x = {text}), {ns})"
+        return ns, None if bad is None else int(bad)
 
 
 def _seconds_of_ns(ns: str) -> str:
@@ -877,3 +881,208 @@ def _write_labels(engine: Engine, path: Path, table: str, column: str) -> None:
             if not chunk:
                 break
             f.write("".join(f"{i}\t{v}\n" for i, v in chunk))
+
+
+# ----------------------------------------------------------------------------------------
+# the benchmarks' raw logs
+
+
+#: what ``pd.read_csv`` reads as NaN by default (YooChoose is read that way)
+_PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+              "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
+              "null"}  # fmt: skip
+
+
+def _int_value(text: str) -> str:
+    """SQL of ``pd.to_numeric`` then an integer check: the value as BIGINT, or NULL."""
+    number = f"(CASE WHEN contains({text}, '_') THEN NULL ELSE TRY_CAST({text} AS DOUBLE) END)"
+    # (DuckDB's cast rounds '5.5' to 6: only digits go through the integer cast)
+    digits = f"regexp_full_match({text}, '[+-]?[0-9]+')"
+    return (
+        f"coalesce(CASE WHEN {digits} THEN TRY_CAST({text} AS BIGINT) END, "
+        f"CASE WHEN {number} = round({number}) THEN CAST({number} AS BIGINT) END)"
+    )
+
+
+def _sessions_of(engine: Engine, order: str) -> None:
+    """``kept`` (the protocol's input) from ``typed``: sessions numbered by first
+    appearance, clicks in ``order`` within them (ties: file order), a session dated by
+    its last row in the file."""
+    engine.execute(
+        "CREATE TEMP TABLE kept AS SELECT min(rid) OVER (PARTITION BY sid) AS s, item, "
+        f"row_number() OVER (PARTITION BY sid ORDER BY {order}rid) AS pos, "
+        "first_value(d) OVER (PARTITION BY sid ORDER BY rid DESC) AS sdate, "
+        "CAST(NULL AS VARCHAR) AS usr FROM typed",
+        "sessions",
+    )
+    engine.execute("DROP TABLE raw", "sessions")
+    engine.execute("DROP TABLE typed", "sessions")
+
+
+def _checked_ints(reader: ClickLogReader, columns: dict[str, str], header_lines: int) -> dict:
+    """The columns (name in the file -> name in messages) as BIGINT SQL, refusing the
+    first row that is not an integer as :func:`preprocess._checked_int` does."""
+    exprs = {c: _int_value(f"trim({_ident(c)})") for c in columns}
+    found = reader.engine.execute(
+        "SELECT "
+        + ", ".join(f"min(CASE WHEN ({e}) IS NULL THEN rowid END)" for e in exprs.values())
+        + " FROM raw",
+        "checks",
+    )[0]
+    for (column, label), bad in zip(columns.items(), found, strict=True):
+        if bad is not None:
+            value = reader._value(column, int(bad))
+            if reader.pandas_na and (value is None or value in _PANDAS_NA):
+                value = np.nan  # pandas' default missing values
+            raise ValueError(
+                f"{reader.path}, line {int(bad) + 1 + header_lines}: {label} {value!r} "
+                "is not an integer"
+            )
+    return exprs
+
+
+def _benchmark_outputs(engine: Engine, folder: Path, first_rank: int = 1) -> None:
+    """``train_sessions.txt``, ``test_sessions.txt`` and ``item_ids.txt`` of a benchmark
+    folder, each written beside its final name and renamed over it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".graphrec-", suffix=".tmp", dir=folder))
+    try:
+        _write_sessions(engine, staging, first_rank=first_rank)
+        rows = engine.con.execute("SELECT id, item FROM item_ids ORDER BY id")
+        with open(staging / "item_ids.txt", "w") as f:
+            f.write("# new_id original_id\n")
+            while True:
+                chunk = rows.fetchmany(1 << 16)
+                if not chunk:
+                    break
+                f.write("".join(f"{i} {v}\n" for i, v in chunk))
+        for name in ("train_sessions.txt", "test_sessions.txt", "item_ids.txt"):
+            os.replace(staging / name, folder / name)
+    finally:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _protocol(engine: Engine, test_days: float) -> dict[str, Any]:
+    sql = protocol_sql.script(("session",), test_days=test_days, item_order="first_seen")
+    engine.run_script(sql)
+    return _session_stats(
+        engine, {"min_session_length": 2, "min_item_support": 5, "test_fraction": None}
+    )
+
+
+def diginetica(
+    path: Path, out_dir: Path, memory_limit=None, threads=None, progress=False
+) -> dict[str, Any]:
+    """:func:`graphrec.datasets.preprocess_diginetica` on DuckDB: the same files."""
+    if not path.is_file():
+        raise FileNotFoundError(f"raw Diginetica log not found: {path}")
+    from graphrec.datasets import clicklog as cl
+
+    _, first = cl.text_layout(path, ";", "utf-8")
+    names = header_names(first, ";")
+    need = ["session_id", "item_id", "timeframe", "eventdate"]
+    with spill_folder(Path(out_dir)) as spill:
+        engine = Engine(spill, memory_limit, threads, progress, path.stat().st_size)
+        try:
+            reader = ClickLogReader(engine, path, cl._Where(str(path), 2, ";", "utf-8"),
+                                    parquet=False)  # fmt: skip
+            reader.load_text(";", names, "utf-8")
+            missing = [c for c in need if c not in names]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing column(s) {missing}; expected the header "
+                    "session_id;user_id;item_id;timeframe;eventdate"
+                )
+            if reader.count() == 0:
+                raise ValueError(f"{path}: no clicks")
+            day = "eventdate"
+            plain = f"regexp_full_match({_ident(day)}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+            duck_ns = f"epoch_ns(TRY_STRPTIME({_ident(day)}, '%Y-%m-%d'))"
+            ns, bad = reader.mapped_ns(_ident(day), plain, duck_ns, "%Y-%m-%d")
+            if bad is not None:
+                raise ValueError(f"{path}, line {bad + 2}: eventdate {reader._value(day, bad)!r}")
+            ints = _checked_ints(
+                reader, {"session_id": "session_id", "item_id": "item_id",
+                         "timeframe": "timeframe"}, 1,
+            )  # fmt: skip
+            # a session's date: the eventdate of its last row in the file (whole seconds)
+            engine.execute(
+                "CREATE TEMP TABLE typed AS SELECT rowid AS rid, "
+                f"{ints['session_id']} AS sid, {ints['item_id']} AS item, "
+                f"{ints['timeframe']} AS tf, CAST(({ns}) // 1000000000 AS DOUBLE) AS d FROM raw",
+                "typed clicks",
+            )
+            _sessions_of(engine, "tf, ")
+            stats = _protocol(engine, test_days=7)
+            _benchmark_outputs(engine, Path(out_dir) / "diginetica")
+        finally:
+            engine.close()
+    return stats
+
+
+def yoochoose(
+    path: Path, out_dir: Path, fractions: tuple[int, ...], memory_limit=None, threads=None,
+    progress=False,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`graphrec.datasets.preprocess_yoochoose` on DuckDB: the same files."""
+    if not path.is_file():
+        raise FileNotFoundError(f"raw YooChoose log not found: {path}")
+    from graphrec.datasets import clicklog as cl
+
+    with open(path, "rb") as f:
+        first = f.readline().decode("utf-8", errors="replace")
+    header = 1 if first.lower().startswith("session") else 0
+    fields = max(3, len(next(csv.reader([first.rstrip("\r\n")]))) if first.strip() else 3)
+    names = [f"column{i}" for i in range(fields)]
+    with spill_folder(Path(out_dir)) as spill:
+        engine = Engine(spill, memory_limit, threads, progress, path.stat().st_size)
+        try:
+            reader = ClickLogReader(engine, path, cl._Where(str(path), 1 + header, ",", "utf-8"),
+                                    parquet=False)  # fmt: skip
+            reader.load_text(",", names, "utf-8", header=bool(header))
+            reader.pandas_na = True
+            if reader.count() == 0:
+                raise ValueError(f"{path}: no clicks")
+            stamp = f"substr({_ident('column1')}, 1, 19)"
+            plain = (
+                f"regexp_full_match({stamp}, "
+                "'[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}')"
+            )
+            duck_ns = f"epoch_ns(TRY_STRPTIME({stamp}, '%Y-%m-%dT%H:%M:%S'))"
+            ns, bad = reader.mapped_ns(stamp, plain, duck_ns, "%Y-%m-%dT%H:%M:%S")
+            if bad is not None:
+                value = reader._value("column1", bad)
+                value = np.nan if value is None or value in _PANDAS_NA else value
+                raise ValueError(f"{path}, line {bad + 1 + header}: timestamp {value!r}")
+            ints = _checked_ints(reader, {"column0": "session id", "column2": "item id"}, header)
+            engine.execute(
+                "CREATE TEMP TABLE typed AS SELECT rowid AS rid, "
+                f"{ints['column0']} AS sid, {ints['column2']} AS item, "
+                f"CAST(({ns}) // 1000000000 AS DOUBLE) AS d FROM raw",
+                "typed clicks",
+            )
+            _sessions_of(engine, "")  # file order within a session
+            stats = _protocol(engine, test_days=1)
+            engine.execute(
+                "CREATE TEMP TABLE samples AS SELECT rank, sum(n - 1) OVER (ORDER BY rank) AS "
+                "cum FROM (SELECT rank, count(*) AS n FROM train_out GROUP BY rank) AS q",
+                "fractions",
+            )
+            total = int(engine.rows("SELECT coalesce(max(cum), 0) FROM samples")[0][0])
+            for f in fractions:
+                keep = int(total / f)
+                if keep == 0:
+                    raise ValueError(f"1/{f} of {total} training samples keeps nothing")
+                first_rank = int(
+                    engine.rows("SELECT min(rank) FROM samples WHERE cum > ?", [total - keep])[0][0]
+                )
+                sessions = stats["train_sessions"] - first_rank + 1
+                stats[f"yoochoose1_{f}_samples_cut"] = keep
+                stats[f"yoochoose1_{f}_sessions"] = sessions
+                log.info("yoochoose1_%d: last %d samples -> %d sessions", f, keep, sessions)
+                _benchmark_outputs(engine, Path(out_dir) / f"yoochoose1_{f}", first_rank)
+        finally:
+            engine.close()
+    return stats

@@ -183,17 +183,46 @@ def _write(out: Path, train: list[list[int]], test: list[list[int]], item_ids) -
             f.write(f"{new} {orig}\n")
 
 
-def preprocess_diginetica(raw_csv: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+def _use_duckdb(engine: str) -> bool:
+    from graphrec.datasets import duck
+
+    if engine not in duck.ENGINES:
+        raise ValueError(f"engine must be one of {duck.ENGINES}, got {engine!r}")
+    return engine == "duckdb" or (engine == "auto" and duck.available())
+
+
+def preprocess_diginetica(
+    raw_csv: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    engine: str = "auto",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Turn Diginetica's ``train-item-views.csv`` into the standard split.
 
     Writes ``<out_dir>/diginetica/train_sessions.txt``, ``test_sessions.txt``
     and ``item_ids.txt`` (new id -> original id). ``out_dir`` is thus a data
     root for :func:`load_benchmark`.
 
+    Args:
+        raw_csv: the raw log.
+        out_dir: the data root to write into.
+        engine (str): ``"duckdb"``, ``"pandas"`` or ``"auto"`` (DuckDB when
+            installed); the same files either way (see
+            :func:`graphrec.datasets.from_click_log`). (default: ``"auto"``)
+        memory_limit (str, optional): DuckDB's memory limit.
+        threads (int, optional): DuckDB's threads.
+        progress (bool): a progress bar per DuckDB stage.
+
     Returns:
         The counts of every step (also logged).
     """
     path = Path(raw_csv)
+    if _use_duckdb(engine):
+        from graphrec.datasets.duck import diginetica
+
+        return diginetica(path, Path(out_dir), memory_limit, threads, progress)
     if not path.is_file():
         raise FileNotFoundError(f"raw Diginetica log not found: {path}")
     df = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
@@ -230,6 +259,10 @@ def preprocess_yoochoose(
     clicks_dat: str | os.PathLike,
     out_dir: str | os.PathLike,
     fractions: tuple[int, ...] = (64, 4),
+    engine: str = "auto",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    progress: bool = False,
 ) -> dict:
     """Turn YooChoose's ``yoochoose-clicks.dat`` into the 1/64 and 1/4 splits.
 
@@ -237,15 +270,21 @@ def preprocess_yoochoose(
     ``item_ids.txt`` for every ``f`` in ``fractions``. The log has no header
     (a header line starting with ``session`` is tolerated).
 
+    The engine options are those of :func:`preprocess_diginetica`.
+
     Returns:
         The counts of every step, and per fraction the samples kept.
     """
     path = Path(clicks_dat)
-    if not path.is_file():
-        raise FileNotFoundError(f"raw YooChoose log not found: {path}")
     for f in fractions:
         if int(f) != f or f < 1:
             raise ValueError(f"fractions must be positive integers, got {f!r}")
+    if _use_duckdb(engine):
+        from graphrec.datasets.duck import yoochoose
+
+        return yoochoose(path, Path(out_dir), tuple(fractions), memory_limit, threads, progress)
+    if not path.is_file():
+        raise FileNotFoundError(f"raw YooChoose log not found: {path}")
     with open(path) as fh:
         first = fh.readline()
     header = 1 if first.lower().startswith("session") else 0

@@ -232,3 +232,97 @@ def test_memory_limit_and_progress(tmp_path: Path, capsys) -> None:
     for stage in ("read", "duplicates", "item support", "write train_sessions.txt"):
         assert stage in err
     assert os.listdir(tmp_path / "out")
+
+
+# -- the benchmarks' raw logs -----------------------------------------------------------
+
+
+def _raw_diginetica(path: Path, seed: int = 0, n: int = 8000) -> Path:
+    """Diginetica's raw format: ``;``-separated, timeframes with ties, sessions whose
+    rows are not in timeframe order, dates over five weeks."""
+    rng = np.random.default_rng(seed)
+    session = rng.integers(1, 1500, n)
+    frame = pd.DataFrame(
+        {
+            "session_id": session,
+            "user_id": "NA",
+            "item_id": rng.zipf(1.4, n) % 400 + 1,
+            "timeframe": rng.integers(0, 50, n) * 1000,
+            "eventdate": (
+                pd.Timestamp("2016-05-01") + pd.to_timedelta(session % 36, unit="D")
+            ).strftime("%Y-%m-%d"),
+        }
+    )
+    frame.to_csv(path, sep=";", index=False)
+    return path
+
+
+def _folder_pair(tmp_path: Path, name: str) -> None:
+    _same_folders(tmp_path / "pandas" / name, tmp_path / "duckdb" / name)
+
+
+def test_diginetica_the_same_files(tmp_path: Path) -> None:
+    raw = _raw_diginetica(tmp_path / "train-item-views.csv")
+    from graphrec.datasets import preprocess_diginetica
+
+    a = preprocess_diginetica(raw, tmp_path / "pandas", engine="pandas")
+    b = preprocess_diginetica(raw, tmp_path / "duckdb", engine="duckdb")
+    assert a == b and a["train_sessions"] > 100
+    _folder_pair(tmp_path, "diginetica")
+
+
+def test_yoochoose_the_same_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 8000
+    session = np.sort(rng.integers(1, 2000, n))  # a session's clicks together, in time order
+    stamp = pd.Timestamp("2014-04-01") + pd.to_timedelta(session * 120 + rng.integers(0, 99, n),
+                                                         unit="s")  # fmt: skip
+    raw = tmp_path / "yoochoose-clicks.dat"
+    pd.DataFrame(
+        {
+            "s": session,
+            "t": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + "123Z",
+            "i": 214_500_000 + rng.zipf(1.4, n) % 300,
+            "c": 0,
+        }
+    ).to_csv(raw, header=False, index=False)
+    from graphrec.datasets import preprocess_yoochoose
+
+    a = preprocess_yoochoose(raw, tmp_path / "pandas", fractions=(64, 4, 1), engine="pandas")
+    b = preprocess_yoochoose(raw, tmp_path / "duckdb", fractions=(64, 4, 1), engine="duckdb")
+    assert a == b
+    for f in (64, 4, 1):
+        _folder_pair(tmp_path, f"yoochoose1_{f}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1;NA;10;5;2016-05-01\n1;NA;abc;6;2016-05-01\n",
+        "1;NA;10;5;2016-13-01\n",
+        "1;NA;10;5;2016-05-01\nx;NA;11;6;2016-05-01\n",
+        "1;NA;10;5.5;2016-05-01\n",
+    ],
+)
+def test_diginetica_the_same_errors(tmp_path: Path, text: str) -> None:
+    from graphrec.datasets import preprocess_diginetica
+
+    raw = tmp_path / "v.csv"
+    raw.write_text("session_id;user_id;item_id;timeframe;eventdate\n" + text)
+    messages = []
+    for engine in ("pandas", "duckdb"):
+        with pytest.raises(ValueError) as caught:
+            preprocess_diginetica(raw, tmp_path / engine, engine=engine)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.data
+def test_the_diginetica_raw_sample(shared_data: Path, tmp_path: Path) -> None:
+    from graphrec.datasets import preprocess_diginetica
+
+    raw = shared_data / "raw" / "diginetica-sample_train-item-views.csv"
+    a = preprocess_diginetica(raw, tmp_path / "pandas", engine="pandas")
+    b = preprocess_diginetica(raw, tmp_path / "duckdb", engine="duckdb")
+    assert a == b
+    _folder_pair(tmp_path, "diginetica")

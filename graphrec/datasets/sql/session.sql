@@ -43,7 +43,7 @@ GROUP BY s;
 CREATE OR REPLACE TEMP VIEW split AS
 SELECT CASE WHEN ${by_days}
             THEN max(sdate) - CAST('${test_days}' AS DOUBLE) * 86400
-       END AS at,
+       END AS cut,
        count(*) - greatest(1, CASE
            WHEN floor(CAST('${test_fraction}' AS DOUBLE) * count(*) + 0.5)
                     = CAST('${test_fraction}' AS DOUBLE) * count(*) + 0.5
@@ -52,16 +52,19 @@ SELECT CASE WHEN ${by_days}
            ELSE floor(CAST('${test_fraction}' AS DOUBLE) * count(*) + 0.5) END) AS num_train
 FROM sessions;
 
+CREATE OR REPLACE TEMP VIEW split_at AS
+SELECT cut, num_train, num_train + 1 AS first_test FROM split;
+
 CREATE OR REPLACE TEMP VIEW ordered AS
 SELECT s, sdate, usr, row_number() OVER (ORDER BY sdate, s) AS o
 FROM sessions;
 
 CREATE OR REPLACE TEMP VIEW parted AS
 SELECT o.s, o.sdate, o.usr,
-       CASE WHEN ${by_days} THEN (CASE WHEN o.sdate < x.at THEN 'train'
-                                       WHEN o.sdate > x.at THEN 'test' END)
+       CASE WHEN ${by_days} THEN (CASE WHEN o.sdate < x.cut THEN 'train'
+                                       WHEN o.sdate > x.cut THEN 'test' END)
             ELSE (CASE WHEN o.o <= x.num_train THEN 'train' ELSE 'test' END) END AS part
-FROM ordered AS o CROSS JOIN split AS x;
+FROM ordered AS o CROSS JOIN split_at AS x;
 
 -- stage: ranks
 -- each split in date order (ties: order of first appearance)
@@ -108,7 +111,9 @@ WHERE n >= ${min_session_length};
 CREATE OR REPLACE TEMP VIEW session_users AS
 SELECT r.part, r.rank, r.usr
 FROM ranked AS r
-WHERE (r.part = 'train') OR r.rank IN (SELECT rank FROM test_out);
+LEFT JOIN (SELECT DISTINCT rank AS kept FROM test_out) AS k
+       ON r.part = 'test' AND r.rank = k.kept
+WHERE r.part = 'train' OR k.kept IS NOT NULL;
 
 CREATE OR REPLACE TEMP VIEW user_ids AS
 SELECT usr, row_number() OVER (ORDER BY usr) AS id
@@ -120,9 +125,9 @@ SELECT a.raw_clicks, a.raw_sessions,
        a.raw_sessions - b.sessions2 AS dropped_sessions_length_1,
        b.dropped_clicks_rare_items, b.dropped_items_rare,
        b.sessions2 - c.sessions3 AS dropped_sessions_after_item_filter,
-       x.at AS split_at, x.num_train,
-       (SELECT sdate FROM ordered WHERE o = x.num_train + 1) AS first_test_date,
-       (SELECT count(*) FROM sessions WHERE sdate = x.at) AS dropped_sessions_on_split_date,
+       x.cut AS split_at, x.num_train,
+       (SELECT max(sdate) FROM ordered WHERE o = x.first_test) AS first_test_date,
+       (SELECT count(*) FROM sessions WHERE sdate = x.cut) AS dropped_sessions_on_split_date,
        (SELECT count(*) FROM p3 JOIN ranked AS r ON p3.s = r.s WHERE r.part = 'test')
            - (SELECT count(*) FROM test_known) AS dropped_test_clicks_unseen_items,
        (SELECT count(DISTINCT rank) FROM test_known)
@@ -140,4 +145,4 @@ CROSS JOIN (SELECT count(DISTINCT s) AS sessions2,
                        AS dropped_items_rare
             FROM p2) AS b
 CROSS JOIN (SELECT count(DISTINCT s) AS sessions3 FROM p3) AS c
-CROSS JOIN split AS x;
+CROSS JOIN split_at AS x;

@@ -1,0 +1,214 @@
+"""The click-log protocol on Spark: the SQL scripts of :mod:`graphrec.datasets.sql` run by
+Spark SQL, for logs beyond one machine.
+
+DuckDB preprocesses logs of 10^8 clicks on one machine (:mod:`graphrec.datasets.duck`).
+Beyond that, the same statements run on a Spark cluster: read the log with Spark,
+give it the columns ``checks.sql`` expects, and call :func:`from_clicks`::
+
+    from pyspark.sql import SparkSession, functions as F
+    from graphrec.datasets.spark import from_clicks
+
+    spark = SparkSession.builder.getOrCreate()
+    log = spark.read.csv("s3://bucket/clicks/*.csv", header=True)
+    clicks = log.select(
+        F.monotonically_increasing_id().alias("rid"),   # increases in file order
+        F.col("session_id").alias("grp"),
+        F.col("item_id").cast("long").alias("item"),    # or keep text ids as strings
+        F.col("timestamp").cast("double").alias("t"),   # seconds since the epoch
+        F.lit(None).cast("string").alias("usr"),
+    )
+    stats = from_clicks(spark, clicks, "out/shop")      # the folder load_dataset reads
+
+``rid`` only orders the rows (file order breaks ties of time), so Spark's
+``monotonically_increasing_id`` serves. Parsing, checking and typing the raw
+columns is Spark's part here (``graphrec preprocess clicks`` does it on DuckDB
+or pandas, with messages naming file, line and column); the protocol, its counts
+and its output files are the same as :func:`graphrec.datasets.from_click_log`'s.
+The statements are also written out by ``graphrec preprocess clicks ... --sql
+FILE`` for ``spark-sql -f`` and other engines.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from graphrec.datasets import sql as protocol_sql
+
+
+def from_clicks(
+    spark: Any,
+    clicks: Any,
+    out_dir: str | os.PathLike,
+    *,
+    mode: str = "session",
+    min_item_support: int = 5,
+    min_session_length: int = 2,
+    test_days: float | None = 7,
+    test_fraction: float | None = None,
+    duplicates: str = "keep",
+    unsorted: str = "sort",
+    has_time: bool = True,
+    name: str | None = None,
+    source: str = "spark",
+) -> dict[str, Any]:
+    """Run the click-log protocol on a Spark DataFrame and write a click-log folder.
+
+    Args:
+        spark: the ``SparkSession``.
+        clicks: a DataFrame with the columns of ``checks.sql``: ``rid`` (long,
+            increasing in file order), ``grp`` (the session, or the user in
+            sequential mode), ``item`` (long or string), ``t`` (double seconds),
+            ``usr`` (long, string, or a null string column).
+        out_dir: the folder to write (as :func:`~graphrec.datasets.from_click_log`).
+        mode: ``"session"`` or ``"sequential"``.
+        min_item_support, min_session_length, test_days, test_fraction,
+            duplicates, unsorted: as for :func:`~graphrec.datasets.from_click_log`.
+        has_time: ``False`` when ``t`` is 0 everywhere (file order; sequential).
+        name: the dataset's label (default: the folder's name).
+        source: what ``meta.json`` names as the source.
+
+    Returns:
+        The counts of every step, those of :func:`~graphrec.datasets.from_click_log`.
+    """
+    from graphrec.datasets import clicklog as cl
+    from graphrec.datasets import duck
+
+    if mode not in cl.MODES:
+        raise ValueError(f"mode must be one of {cl.MODES}, got {mode!r}")
+    if test_fraction is not None:
+        test_days = None
+    types = {f.name: f.dataType.simpleString() for f in clicks.schema.fields}
+    missing = [c for c in ("rid", "grp", "item", "t", "usr") if c not in types]
+    if missing:
+        raise ValueError(f"the clicks DataFrame lacks column(s) {missing} (see checks.sql)")
+    item_type = "str" if types["item"] == "string" else "int"
+    users = mode == "sequential" or clicks.filter("usr IS NOT NULL").limit(1).count() > 0
+    user_type = ("str" if types["usr"] == "string" else "int") if users else None
+    clicks.createOrReplaceTempView("clicks")
+    sql = protocol_sql.script(
+        ("checks", mode),
+        min_item_support=min_item_support,
+        min_session_length=min_session_length,
+        test_days=test_days,
+        test_fraction=test_fraction,
+        drop_duplicates=duplicates == "drop",
+        check_duplicates=has_time,
+        check_order=has_time,
+    )
+    for _, statement in protocol_sql.statements(sql):
+        spark.sql(statement)
+    for view in _CACHED[mode]:  # computed once, on first use, by every query after
+        spark.catalog.cacheTable(view)
+
+    runner = _SparkRunner(spark)
+    meta = cl._options(
+        out_dir, name, mode, "grp" if mode == "session" else None, "item",
+        "t" if has_time else None, "usr" if users else None,
+        min_item_support=min_item_support, min_session_length=min_session_length,
+        test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
+        unsorted=unsorted, time_format=None, time_unit="s",
+    )  # fmt: skip
+    stats: dict[str, Any] = {"rows": int(runner.one("SELECT count(*) AS n FROM clicks")["n"])}
+    where = _RowWhere(source)
+    duck._report_checks(runner.one("SELECT * FROM check_stats"), stats, where, source, meta)
+    meta = meta | {"source": source, "item_id_type": item_type, "user_id_type": user_type}
+    with cl._staged(Path(out_dir)) as out:
+        if mode == "session":
+            stats.update(duck._session_stats(runner, meta["options"]))
+            for part in ("train", "test"):
+                _write_sessions(runner, f"SELECT rank, pos, id FROM {part}_out ORDER BY rank, pos",
+                                out / f"{part}_sessions.txt")  # fmt: skip
+            _write_labels(runner, out / "items.tsv", "item_ids", "item")
+            if users:
+                for part in ("train", "test"):
+                    _write_lines(
+                        runner,
+                        "SELECT CAST(u.id AS STRING) AS line FROM session_users AS s JOIN "
+                        f"user_ids AS u ON s.usr = u.usr WHERE s.part = '{part}' ORDER BY s.rank",
+                        out / f"{part}_session_users.txt",
+                    )
+                _write_labels(runner, out / "users.tsv", "user_ids", "usr")
+                stats["users"] = int(runner.one("SELECT count(*) AS n FROM user_ids")["n"])
+        else:
+            counts = runner.one("SELECT * FROM sequential_stats")
+            stats["dropped_rows_rare_items"] = int(counts["dropped_rows_rare_items"] or 0)
+            stats["dropped_items_rare"] = int(counts["dropped_items_rare"] or 0)
+            if not counts["interactions"]:
+                raise ValueError(
+                    f"{source}: nothing is left after min_item_support={min_item_support}"
+                )
+            _write_lines(
+                runner,
+                "SELECT concat(CAST(uid AS STRING), ' ', CAST(iid AS STRING)) AS line "
+                "FROM sequence_out ORDER BY uid, pos",
+                out / "interactions.txt",
+            )
+            _write_labels(runner, out / "items.tsv", "item_ids", "item")
+            _write_labels(runner, out / "users.tsv", "user_ids", "usr")
+            for key in ("interactions", "items", "users", "evaluated_users"):
+                stats[key] = int(counts[key])
+        cl.write_meta(out, meta, stats)
+    return stats
+
+
+#: the views that later steps read more than once
+_CACHED = {
+    "session": ("kept", "p3", "ranked", "item_ids", "train_out", "test_known", "test_out"),
+    "sequential": ("kept", "supported", "item_ids", "user_ids", "sequence_out"),
+}
+
+
+class _SparkRunner:
+    """What the protocol's count-keeping needs of an engine: ``one`` and ``rows``."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def one(self, query: str, params: list | None = None) -> dict[str, Any]:
+        rows = self.spark.sql(query).collect()
+        return rows[0].asDict() if rows else {}
+
+    def rows(self, query: str, params: list | None = None) -> list[tuple]:
+        return [tuple(r) for r in self.spark.sql(query).collect()]
+
+    def iterate(self, query: str):
+        return self.spark.sql(query).toLocalIterator()
+
+
+class _RowWhere:
+    """Rows of a Spark DataFrame are named by their ``rid`` (no file line is known)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __call__(self, rid: int) -> str:
+        return f"{self.source}, rid {rid}"
+
+
+def _write_sessions(runner: _SparkRunner, query: str, path: Path) -> None:
+    """One line per session (``rank``): its item ids in ``pos`` order."""
+    with open(path, "w") as f:
+        current, items = None, []
+        for row in runner.iterate(query):
+            if row["rank"] != current and current is not None:
+                f.write(" ".join(items) + "\n")
+                items = []
+            current = row["rank"]
+            items.append(str(row["id"]))
+        if current is not None:
+            f.write(" ".join(items) + "\n")
+
+
+def _write_lines(runner: _SparkRunner, query: str, path: Path) -> None:
+    with open(path, "w") as f:
+        for row in runner.iterate(query):
+            f.write(f"{row['line']}\n")
+
+
+def _write_labels(runner: _SparkRunner, path: Path, table: str, column: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# id\toriginal\n")
+        for row in runner.iterate(f"SELECT id, {column} AS v FROM {table} ORDER BY id"):
+            f.write(f"{row['id']}\t{row['v']}\n")
