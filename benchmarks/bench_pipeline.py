@@ -11,7 +11,10 @@ Zipf-like catalogue of ``--items`` items with favoured successors, as in
 runs in a process of its own, so that its peak resident memory is its own:
 
 * **preprocess**: ``graphrec preprocess clicks`` (:func:`from_click_log`), the
-  SR-GNN protocol, the last 7 days as test: wall time and peak RSS;
+  SR-GNN protocol, the last 7 days as test: wall time and peak RSS, on DuckDB
+  (the default engine, its default memory limit) and on pandas up to
+  ``--pandas-max`` clicks (beyond, pandas does not fit the machine); where both
+  ran, their folders are compared file by file (``identical``);
 * **build**: ``load_dataset`` of the train, valid and test splits, writing their
   processed files: wall time and peak RSS;
 * **reopen**: ``load_dataset`` of the training split from its processed file in
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +74,16 @@ def write_log(path: Path, num_clicks: int, num_items: int, seed: int = 0) -> Non
     tmp.replace(path)
 
 
+def same_files(a: Path, b: Path) -> bool:
+    """Whether two click-log folders hold the same outputs, byte for byte."""
+    import filecmp
+
+    names = [p.name for p in a.iterdir() if p.is_file()]
+    if sorted(names) != sorted(p.name for p in b.iterdir() if p.is_file()):
+        return False
+    return all(filecmp.cmp(a / n, b / n, shallow=False) for n in names)
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, which
     survives ``exec`` and so starts at the parent's size, it is this program's own)."""
@@ -92,11 +106,15 @@ def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     imported = psutil.Process().memory_info().rss / 2**20  # torch, numpy, pandas, graphrec
     start = time.perf_counter()
-    if name == "preprocess":
-        stats = from_click_log(log, folder, session="session", item="item", time="ts")
+    if name.startswith("preprocess-"):
+        engine = name.split("-", 1)[1]
+        stats = from_click_log(
+            log, folder, session="session", item="item", time="ts", engine=engine, name="log"
+        )
+        key = "preprocess" if engine == "duckdb" else "pandas"
         return {
-            "preprocess_s": time.perf_counter() - start,
-            "preprocess_mib": peak_rss_mib(),
+            f"{key}_s": time.perf_counter() - start,
+            f"{key}_mib": peak_rss_mib(),
             "rows": stats["rows"],
             "items_kept": stats["items"],
         }
@@ -157,8 +175,11 @@ def stage(name: str, log: Path, folder: Path, args: argparse.Namespace) -> dict:
 COLUMNS = [
     ("rows", "clicks", "{:,.0f}"),
     ("train_samples", "train samples", "{:,.0f}"),
-    ("preprocess_s", "preprocess s", "{:.1f}"),
-    ("preprocess_mib", "preprocess peak MiB", "{:,.0f}"),
+    ("preprocess_s", "DuckDB preprocess s", "{:.1f}"),
+    ("preprocess_mib", "DuckDB peak MiB", "{:,.0f}"),
+    ("pandas_s", "pandas preprocess s", "{:.1f}"),
+    ("pandas_mib", "pandas peak MiB", "{:,.0f}"),
+    ("identical", "same files", "{}"),
     ("build_s", "build s", "{:.1f}"),
     ("build_mib", "build peak MiB", "{:,.0f}"),
     ("processed_mib", "processed files MiB", "{:,.0f}"),
@@ -176,8 +197,10 @@ COLUMNS = [
 
 #: (key, label) of the curves whose growth exponents against the clicks are fitted
 CURVES = [
-    ("preprocess_s", "preprocess time (s)"),
-    ("preprocess_mib", "preprocess peak RSS (MiB)"),
+    ("preprocess_s", "DuckDB preprocess time (s)"),
+    ("preprocess_mib", "DuckDB preprocess peak RSS (MiB)"),
+    ("pandas_s", "pandas preprocess time (s)"),
+    ("pandas_mib", "pandas preprocess peak RSS (MiB)"),
     ("build_s", "build time (s)"),
     ("build_mib", "build peak RSS (MiB)"),
     ("processed_mib", "processed files (MiB)"),
@@ -194,10 +217,11 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    xs = [r["rows"] for r in rows]
     for key, label in CURVES:
-        ys = [r[key] for r in rows]
-        ax.plot(xs, ys, "o-", label=f"{label}: exponent {exponent(xs, ys):.2f}")
+        have = [r for r in rows if key in r]
+        x, ys = [r["rows"] for r in have], [r[key] for r in have]
+        style = "o--" if key.startswith("pandas") else "o-"
+        ax.plot(x, ys, style, label=f"{label}: exponent {exponent(x, ys):.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("clicks in the log")
@@ -218,6 +242,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-samples", type=int, default=20000)
     parser.add_argument("--plot", type=Path, default=None, help="save the log-log figure here")
+    parser.add_argument("--pandas-max", type=float, default=3e7, help="pandas up to this size")
     parser.add_argument("--stage", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -230,8 +255,6 @@ def main() -> None:
     if results.is_file():
         done = {r["requested"]: r for r in map(json.loads, results.read_text().splitlines())}
     for clicks in (int(c) for c in args.clicks):
-        if clicks in done:
-            continue
         log = args.work / f"clicks-{clicks:.0e}.csv"
         folder = args.work / f"log-{clicks:.0e}"
         if not log.is_file():
@@ -239,9 +262,22 @@ def main() -> None:
             write_log(log, clicks, int(args.items))
             print(f"generated {log} ({log.stat().st_size / 2**20:,.0f} MiB) in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
-        row = {"requested": clicks, "items": int(args.items)}
-        for name in ("preprocess", "build", "reopen"):
-            command = [sys.executable, __file__, "--stage", name, str(log), str(folder)]
+        row = done.get(clicks, {"requested": clicks, "items": int(args.items)})
+        if "engine" not in row and "preprocess_s" in row:  # measured before DuckDB: pandas
+            row["pandas_s"], row["pandas_mib"] = row.pop("preprocess_s"), row.pop("preprocess_mib")
+        row["engine"] = "duckdb"
+        pandas_folder = folder.with_name(folder.name + "-pandas")
+        if "preprocess_s" not in row and (folder / "meta.json").is_file():
+            shutil.rmtree(pandas_folder, ignore_errors=True)
+            folder.rename(pandas_folder)  # a folder pandas wrote earlier: compared below
+        steps = []
+        if clicks <= args.pandas_max and "pandas_s" not in row:
+            steps.append(("preprocess-pandas", pandas_folder))
+        if "preprocess_s" not in row:
+            steps.append(("preprocess-duckdb", folder))
+        steps += [(name, folder) for name in ("build", "reopen") if f"{name}_s" not in row]
+        for name, into in steps:
+            command = [sys.executable, __file__, "--stage", name, str(log), str(into)]
             command += ["--train-steps", str(args.train_steps), "--threads", str(args.threads)]
             command += ["--eval-samples", str(args.eval_samples)]
             proc = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -249,9 +285,13 @@ def main() -> None:
                 sys.exit(f"{name} of {clicks:,} clicks failed:\n{proc.stderr[-3000:]}")
             row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"  {clicks:,} clicks: {name} done", flush=True)
+            if name == "preprocess-duckdb" and (pandas_folder / "meta.json").is_file():
+                row["identical"] = same_files(folder, pandas_folder)
+                shutil.rmtree(pandas_folder)
         done[clicks] = row
-        with results.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        with results.open("w") as f:  # the whole file: a row may have been completed
+            f.write("".join(json.dumps(r) + "\n" for r in done.values()))
+        continue
     rows = [done[int(c)] for c in args.clicks]
     print("| " + " | ".join(c[1] for c in COLUMNS) + " |")
     print("|" + "---:|" * len(COLUMNS))
@@ -260,7 +300,8 @@ def main() -> None:
     if len(rows) > 1:
         print("\ngrowth exponents against the clicks (log-log slope)")
         for key, label in CURVES:
-            slope = exponent([r["rows"] for r in rows], [r[key] for r in rows])
+            have = [r for r in rows if key in r]
+            slope = exponent([r["rows"] for r in have], [r[key] for r in have])
             print(f"  {label:<28} {slope:6.2f}")
     if args.plot:
         plot(rows, args.plot)

@@ -146,6 +146,35 @@ def test_preprocess_writes_the_processed_files(tmp_path, capsys, monkeypatch):
         assert torch.equal(again.y, built[split].y) and again.max_length == 3
 
 
+def test_preprocess_engines_and_their_options(tmp_path, capsys):
+    """--engine pandas and duckdb write the same folder; --memory-limit is checked;
+    --sql writes the protocol that DuckDB runs, for the options given."""
+    pytest.importorskip("duckdb")
+    from graphrec.datasets.sql import statements
+
+    lines = ["session,item,ts"] + [
+        f"s{s},{(s * 7 + j) % 13},{60 * (4 * s + j)}" for s in range(300) for j in range(4)
+    ]
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+    common = ["preprocess", "clicks", str(tmp_path / "c.csv"), "--session-col", "session",
+              "--item-col", "item", "--time-col", "ts", "--test-fraction", "0.2"]  # fmt: skip
+    for engine in ("pandas", "duckdb"):
+        args = ["--engine", engine, "--out", str(tmp_path / engine / "log"), "--no-progress"]
+        assert main([*common, *args, "--memory-limit", "0.1", "--threads", "1"]) == 0
+    capsys.readouterr()
+    for name in ("train_sessions.txt", "test_sessions.txt", "items.tsv", "meta.json"):
+        a = (tmp_path / "pandas" / "log" / name).read_bytes()
+        assert a == (tmp_path / "duckdb" / "log" / name).read_bytes(), name
+    with pytest.raises(SystemExit):
+        main([*common, "--out", str(tmp_path / "x"), "--memory-limit", "lots"])
+    assert "give a size (8GB, 500MB) or a share" in capsys.readouterr().err
+    sql = tmp_path / "protocol.sql"
+    assert main([*common, "--min-item-support", "3", "--sql", str(sql)]) == 0
+    text = sql.read_text()
+    assert "support >= 3" in text and "CAST('0.2' AS DOUBLE)" in text
+    assert len(statements(text)) > 10 and not (tmp_path / "log").exists()
+
+
 def test_threads_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error, exit status 2
         main(["train", "--dataset", "synthetic", "--threads", "0", "--run-dir", str(tmp_path)])

@@ -167,6 +167,7 @@ BAD = {
     "short line": ("session_id,item_id,timestamp\n1,5,10\n1,6\n", {}),
     "long line": ("session_id,item_id,timestamp\n1,5,10\n1,6,11,12\n", {}),
     "tab in id": ('session_id,item_id,timestamp\n1,"a\tb",10\n', {}),
+    "line break in id": ('session_id,item_id,timestamp\n1,5,9\n1,"a\nb",10\n', {}),
     "huge int": ("session_id,item_id,timestamp\n1,5,10\n1,99999999999999999999,11\n", {}),
     "bad time": ("session_id,item_id,timestamp\n1,5,2024-01-01\n1,6,2024-13-45\n", {}),
     "numbers and text": ("session_id,item_id,timestamp\n1,5,10\n1,6,2024-01-01\n", {}),
