@@ -136,17 +136,24 @@ class Engine:
         self.con.execute("SET TimeZone = 'UTC'")
         self.progress = progress
         self.seconds: dict[str, float] = {}
+        self._bar = None
 
     def close(self) -> None:
+        self._close_bar()
         self.con.close()
 
-    def execute(self, statement: str, stage: str, params: list | None = None) -> list[tuple]:
-        """Run ``statement``, showing DuckDB's progress on it under ``stage``; its rows."""
+    def execute(
+        self, statement: str, stage: str, params: list | None = None, part: tuple = (0, 1)
+    ) -> list[tuple]:
+        """Run ``statement``, showing DuckDB's progress on it under ``stage``; its rows.
+
+        ``part``: the statement is number ``part[0]`` of the ``part[1]`` that make
+        the stage (one bar per stage, which never goes back)."""
         start = time.perf_counter()
         if not self.progress:
             rows = self._run(statement, params)
         else:
-            rows = self._with_bar(statement, stage, params)
+            rows = self._with_bar(statement, stage, params, part)
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
         return rows
 
@@ -161,9 +168,24 @@ class Engine:
                 "disk where it spills"
             ) from None
 
-    def _with_bar(self, statement: str, stage: str, params: list | None) -> list[tuple]:
+    def _stage_bar(self, stage: str):
+        """The bar of ``stage``: the open one, or a new one (closing the previous)."""
         from tqdm import tqdm
 
+        if self._bar is not None and self._bar.desc.strip() != stage:
+            self._close_bar()
+        if self._bar is None:
+            shape = "{desc:>26}: {percentage:3.0f}%|{bar}| {elapsed}"
+            self._bar = tqdm(total=100, desc=stage, leave=True, file=sys.stderr, bar_format=shape)
+        return self._bar
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.n = 100
+            self._bar.close()
+            self._bar = None
+
+    def _with_bar(self, statement: str, stage: str, params: list | None, part) -> list[tuple]:
         failure: list[BaseException] = []
         rows: list[list[tuple]] = []
 
@@ -173,30 +195,35 @@ class Engine:
             except BaseException as e:  # re-raised in the calling thread
                 failure.append(e)
 
+        bar = self._stage_bar(stage)
+        index, count = part
         worker = threading.Thread(target=work, daemon=True)
-        with tqdm(total=100, desc=stage, unit="%", leave=True, file=sys.stderr,
-                  bar_format="{desc:>22}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:  # fmt: skip
-            worker.start()
-            while worker.is_alive():
-                worker.join(0.2)
-                try:
-                    done = self.con.query_progress()
-                except Exception:
-                    done = -1
-                if done is not None and done >= 0:
-                    bar.n = min(100, int(done))
-                    bar.refresh()
-            if not failure:
-                bar.n = 100
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+            try:
+                done = self.con.query_progress()
+            except Exception:
+                done = -1
+            if done is not None and done >= 0:
+                bar.n = max(bar.n, min(100, int((100 * index + done) / count)))
                 bar.refresh()
         if failure:
+            self._close_bar()
             raise failure[0]
+        bar.n = max(bar.n, int(100 * (index + 1) / count))
+        bar.refresh()
         return rows[0]
 
     def run_script(self, sql: str) -> None:
         """Every statement of a protocol script, each view made a table (computed once)."""
-        for stage, statement in protocol_sql.statements(sql):
-            self.execute(protocol_sql.as_table(statement), stage)
+        steps = protocol_sql.statements(sql)
+        count = {stage: sum(1 for s, _ in steps if s == stage) for stage, _ in steps}
+        seen: dict[str, int] = {}
+        for stage, statement in steps:
+            index = seen.get(stage, 0)
+            seen[stage] = index + 1
+            self.execute(protocol_sql.as_table(statement), stage, part=(index, count[stage]))
 
     def one(self, query: str, params: list | None = None) -> dict[str, Any]:
         """The first row of ``query`` as a dict."""
@@ -275,7 +302,7 @@ class ClickLogReader:
                     f"bool_or(regexp_matches({_ident(c)}, '^{edge}|{edge}$'))" for c in text_columns
                 )
                 + " FROM raw",
-                "checks",
+                "check values",
             )[0]
             self._stripped = {c for c, spaced in zip(text_columns, found, strict=True) if spaced}
         firsts: list[str] = []
@@ -299,7 +326,7 @@ class ClickLogReader:
                 + [f"bool_and(coalesce({c}, FALSE))" for c in alls]
             )
             + " FROM raw",
-            "checks",
+            "check values",
         )[0]
         for i, value in enumerate(found):
             if i < len(firsts):
@@ -929,7 +956,7 @@ def _checked_ints(reader: ClickLogReader, columns: dict[str, str], header_lines:
         "SELECT "
         + ", ".join(f"min(CASE WHEN ({e}) IS NULL THEN rowid END)" for e in exprs.values())
         + " FROM raw",
-        "checks",
+        "check values",
     )[0]
     for (column, label), bad in zip(columns.items(), found, strict=True):
         if bad is not None:

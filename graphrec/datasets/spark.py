@@ -63,8 +63,12 @@ def from_clicks(
             ``usr`` (long, string, or a null string column).
         out_dir: the folder to write (as :func:`~graphrec.datasets.from_click_log`).
         mode: ``"session"`` or ``"sequential"``.
-        min_item_support, min_session_length, test_days, test_fraction,
-            duplicates, unsorted: as for :func:`~graphrec.datasets.from_click_log`.
+        min_item_support: as for :func:`~graphrec.datasets.from_click_log`.
+        min_session_length: as there.
+        test_days: as there.
+        test_fraction: as there.
+        duplicates: as there.
+        unsorted: as there.
         has_time: ``False`` when ``t`` is 0 everywhere (file order; sequential).
         name: the dataset's label (default: the folder's name).
         source: what ``meta.json`` names as the source.

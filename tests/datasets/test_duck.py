@@ -230,7 +230,7 @@ def test_memory_limit_and_progress(tmp_path: Path, capsys) -> None:
                            threads=1, progress=True)  # fmt: skip
     assert stats["train_sessions"] > 0
     err = capsys.readouterr().err
-    for stage in ("read", "duplicates", "item support", "write train_sessions.txt"):
+    for stage in ("read", "check values", "duplicates", "item support", "write train_sessions.txt"):
         assert stage in err
     assert os.listdir(tmp_path / "out")
 

@@ -44,12 +44,15 @@ def script(
 
     Args:
         parts: e.g. ``("checks", "session")`` for a click log in session mode.
-        min_item_support, min_session_length, test_days, test_fraction: the
-            protocol's options (see :func:`graphrec.datasets.from_click_log`);
-            exactly one of ``test_days`` and ``test_fraction`` is used (session).
+        min_item_support: drop clicks on items clicked fewer times.
+        min_session_length: drop sessions with fewer clicks.
+        test_days: the test period, in days (session mode; see
+            :func:`graphrec.datasets.from_click_log`).
+        test_fraction: instead of ``test_days``, the latest share of sessions.
         drop_duplicates: drop rows repeating an earlier row's session, item
             and time (``duplicates='drop'``); they are counted either way.
-        check_duplicates, check_order: ``False`` when the log has no time.
+        check_duplicates: count duplicates (``False`` when the log has no time).
+        check_order: count rows out of time order (``False`` without a time).
         item_order: ``'sorted'`` (new item ids in the order of the log's ids)
             or ``'first_seen'`` (order of first appearance in training).
     """

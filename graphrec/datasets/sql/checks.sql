@@ -29,7 +29,7 @@ SELECT rid, grp, item, t, usr,
 FROM marked
 WHERE NOT (dup AND ${drop_duplicates});
 
--- stage: checks
+-- stage: check rows
 CREATE OR REPLACE TEMP VIEW check_stats AS
 SELECT d.rows_in, d.duplicate_rows, d.first_duplicate,
        k.rows_out_of_time_order, k.first_late, k.first_several_users
