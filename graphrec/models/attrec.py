@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import RetrievalRecommender, batch_users, similarity
+from graphrec.models.base import RetrievalRecommender, batch_users, similarity, user_vectors
 from graphrec.nn.functional import clip_norm
 from graphrec.nn.relu_self_attention import ReLUSelfAttention
 
@@ -71,7 +71,8 @@ class AttRec(RetrievalRecommender):
 
     Args:
         num_items (int): the number of real items.
-        num_users (int): the largest user id (0: no users). (default: ``0``)
+        num_users (int): the largest user id (0: no users). The unknown user 0
+            is the mean of the known users' vectors. (default: ``0``)
         hidden_channels (int): embedding size :math:`d`. (default: ``100``)
         window (int): the clicks read by the self-attention :math:`L`. (default: ``5``)
         omega (float): the weight :math:`\omega` of the long-term term. (default: ``0.2``)
@@ -183,7 +184,10 @@ class AttRec(RetrievalRecommender):
         m = self.short_term(batch) * short_scale
         if self.weight_long == 0:
             return m
-        u = clip_norm(self.user_embedding(batch_users(batch, self.num_users)), self.max_norm)
+        u = clip_norm(
+            user_vectors(self.user_embedding, batch_users(batch, self.num_users), self.num_users),
+            self.max_norm,
+        )
         return torch.cat([u * long_scale, m], dim=-1)
 
     def item_rows(self, items: Tensor) -> Tensor:

@@ -730,6 +730,25 @@ def batch_users(batch: SessionBatch, num_users: int) -> Tensor:
     return user
 
 
+def user_vectors(table: nn.Embedding, users: Tensor, num_users: int) -> Tensor:
+    """``[B, d]``: the vectors of ``users`` (ids from :func:`batch_users`).
+
+    The unknown user 0 of a model with users (``num_users > 0``) is the mean of
+    the known users' vectors: training samples all have their user, so a learned
+    row 0 would never receive a gradient and would stay at its random start. A
+    model without users (``num_users = 0``) has one learned vector, row 0, which
+    every sample trains.
+    """
+    e = table(users)
+    if num_users == 0:
+        return e
+    unknown = users == 0
+    if torch.compiler.is_exporting() or bool(unknown.any()):
+        mean = table.weight[1:].mean(0)
+        e = torch.where(unknown.unsqueeze(-1), mean.to(e.dtype), e)
+    return e
+
+
 def similarity(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:
     """Scores of items for queries: inner products, or negative squared distances.
 

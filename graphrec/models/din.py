@@ -54,7 +54,8 @@ class DIN(RankingRecommender):
 
     Args:
         num_items (int): the number of real items.
-        num_users (int): the largest user id (0: no user input). (default: ``0``)
+        num_users (int): the largest user id (0: no user input). The unknown
+            user 0 is the mean of the known users' vectors. (default: ``0``)
         num_categories (int): the largest category id (0: items only). (default: ``0``)
         hidden_channels (int): size of each embedding (item, category, user).
             (default: ``32``)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import SessionRecommender, batch_users
+from graphrec.models.base import SessionRecommender, batch_users, user_vectors
 
 NEGATIVE_SAMPLING = ("uniform", "popularity", "hard")
 
@@ -176,7 +176,7 @@ class RankingRecommender(SessionRecommender):
     def embed_user(self, batch: SessionBatch) -> Tensor | None:
         if self.user_embedding is None:
             return None
-        return self.user_embedding(batch_users(batch, self.num_users))
+        return user_vectors(self.user_embedding, batch_users(batch, self.num_users), self.num_users)
 
     def encode(self, batch: SessionBatch) -> dict[str, Any]:
         """Per-session state computed once and shared by all candidates.

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from graphrec.data import SessionBatch
-from graphrec.models.base import RetrievalRecommender, _repeat_repr, batch_users
+from graphrec.models.base import RetrievalRecommender, _repeat_repr, batch_users, user_vectors
 from graphrec.nn.functional import masked_attention_pool
 
 SOFTMAX = ("full", "sampled")
@@ -66,7 +66,9 @@ class SDM(RetrievalRecommender):
 
     Args:
         num_items (int): the number of real items.
-        num_users (int): the largest user id (0: only the unknown user). (default: ``0``)
+        num_users (int): the largest user id (0: only the unknown user, one learned
+            vector). With users, the unknown user 0 (a user never seen in
+            training) is the mean of the known users' vectors. (default: ``0``)
         num_categories (int): the largest category id (0: no categories). (default: ``0``)
         hidden_channels (int): embedding and hidden size :math:`d`. (default: ``64``)
         num_heads (int): self-attention heads. (default: ``2``)
@@ -85,7 +87,8 @@ class SDM(RetrievalRecommender):
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
-          ``category``, ``history``/``history_length``/``history_category``)
+          ``history``/``history_length``; the clicks' categories are looked up in
+          the model's ``item_category``, set from the training data)
         - **output:** :meth:`session_embedding` :math:`(B, d)`;
           :meth:`score` :math:`(B, \text{num\_items} + 1)`
     """
@@ -161,23 +164,22 @@ class SDM(RetrievalRecommender):
         if self.repeat_explore is not None:
             self.repeat_explore.reset_parameters()
 
-    def _embed(self, items: list[Tensor], categories: list[Tensor] | None) -> list[list[Tensor]]:
+    def _embed(self, items: list[Tensor]) -> list[list[Tensor]]:
         """Embeddings of several id tensors, one table lookup per feature.
 
-        One lookup per table keeps the backward pass to one gradient of the
-        table instead of one per call.
+        A click's category is its item's, from the ``item_category`` table the
+        model keeps (set from the training data, saved in checkpoints): the one
+        source of categories in training, evaluation and ``recommend``, as for
+        DIN and DIEN; the categories a batch may carry are not read. One lookup
+        per table keeps the backward pass to one gradient of the table instead of
+        one per call.
 
         Returns:
             For each id tensor, its features: ``[item]`` or ``[item, category]``.
         """
         tables = [(self.item_embedding, items)]
         if self.category_embedding is not None:
-            if categories is None:
-                raise ValueError(
-                    "this SDM reads categories, but the batch has none "
-                    "(build the dataset with item categories)"
-                )
-            tables.append((self.category_embedding, categories))
+            tables.append((self.category_embedding, [self.item_category[i] for i in items]))
         per_feature = []
         for table, ids in tables:
             flat_ids = torch.cat([i.reshape(-1) for i in ids])
@@ -211,19 +213,13 @@ class SDM(RetrievalRecommender):
         return torch.tanh(self.lin_long(torch.cat(z, dim=-1)))
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
-        user = self.user_embedding(batch_users(batch, self.num_users))
+        user = user_vectors(self.user_embedding, batch_users(batch, self.num_users), self.num_users)
         items, _ = batch.sequences()
-        categories = [batch.sequences("category")[0]] if "category" in batch else None
         if "history_length" not in batch:
-            (short,) = self._embed([items], categories)
+            (short,) = self._embed([items])
             return self.short_term(batch, user, short)
         history, history_mask = batch.histories()
-        if categories is not None:
-            if "history_category" not in batch:
-                categories = None  # _embed names the missing field
-            else:
-                categories.append(batch.histories("history_category")[0])
-        short, long = self._embed([items, history], categories)
+        short, long = self._embed([items, history])
         s_t = self.short_term(batch, user, short)
         p_u = self.long_term(user, long, history_mask)
         gate = torch.sigmoid(

@@ -35,7 +35,11 @@ class STAMP(RetrievalRecommender):
 
     (eq. 6-9; the attention weights are not softmax-normalised, as in the
     paper), and the softmax cross-entropy of :math:`\hat{\mathbf{z}}` over the
-    whole catalogue is minimised. The trilinear score is an inner product
+    whole catalogue is minimised. The paper puts a sigmoid on the
+    trilinear product before that softmax; neither variant has it: with it every
+    logit would lie in :math:`(0, 1)`, so the softmax could favour the best item
+    over the worst by a factor of at most :math:`e`, and the score would no longer
+    be an inner product. The published figures are reproduced without it (below). The trilinear score is an inner product
     with the session vector :math:`\mathbf{h}_s \odot \mathbf{h}_t`, so the
     model is a retrieval model (faiss-searchable).
 

@@ -33,7 +33,8 @@ def dense_attrec_distance(model, sessions, users):
         if model.weight_long == 0:
             rows.append(short)
             continue
-        user = clip(model.user_embedding.weight[u], bound)
+        w = model.user_embedding.weight  # the unknown user 0: the mean known user
+        user = clip(w[u] if u else w[1:].mean(0), bound)
         long = (user - clip(model.item_long.weight[1:], bound)).square().sum(1)
         rows.append(model.omega * long + (1 - model.omega) * short)
     return torch.stack(rows)
@@ -70,7 +71,7 @@ def test_short_term_only_without_users(sessions, batch):
 def test_dot_metric(model, batch):
     dot = AttRec(30, num_users=4, hidden_channels=8, window=3, metric="dot").eval()
     dot.load_state_dict(model.state_dict())
-    u = clip(dot.user_embedding.weight[0], 1.0)
+    u = clip(dot.user_embedding.weight[1:].mean(0), 1.0)  # the unknown user 0
     m = dot.short_term(batch)
     v = clip(dot.item_long.weight, 1.0)
     x = clip(dot.item_embedding.weight, 1.0)

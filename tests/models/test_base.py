@@ -297,3 +297,48 @@ def test_a_hand_built_model_learns_the_training_datas_categories(splits):
         warnings.simplefilter("always")
         Trainer(bare, uncategorised, None, epochs=1, max_steps_per_epoch=1, progress=False)
     assert any("every item trains as category 0" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["sdm", "din", "attrec"])
+def test_the_unknown_user_is_the_mean_user(name):
+    """User 0 of a model with users is the mean of the known users' vectors (issue 22
+    §4): no training sample has user 0, so a learned row would stay random."""
+    from graphrec.datasets import synthetic
+    from graphrec.models import build_model
+    from graphrec.models.base import batch_users, user_vectors
+
+    data = synthetic(num_sessions=300, num_items=50, num_users=20, num_categories=5, split="test")
+    torch.manual_seed(0)
+    model = build_model(name, data, hidden_channels=8).eval()
+    table = model.user_embedding
+    users = torch.tensor([0, 3, 0, 7])
+    e = user_vectors(table, users, model.num_users)
+    assert torch.allclose(e[0], table.weight[1:].mean(0)) and torch.equal(e[0], e[2])
+    assert torch.equal(e[1], table.weight[3]) and torch.equal(e[3], table.weight[7])
+    batch = data.batch(torch.arange(4))
+    known = model.score(batch)
+    batch.user = torch.zeros_like(batch.user)
+    assert torch.equal(batch_users(batch, model.num_users), torch.zeros(4, dtype=torch.long))
+    unknown = model.score(batch)
+    assert torch.isfinite(unknown[:, 1:]).all() and not torch.equal(known, unknown)
+
+
+def test_an_unknown_user_gets_sensible_recommendations():
+    """SDM trained on the synthetic log recommends better than popularity for users it
+    has never seen (every test user replaced by the unknown user 0)."""
+    from graphrec.datasets import synthetic
+    from graphrec.evaluation import evaluate
+    from graphrec.models import build_model
+    from graphrec.models.popularity import Popularity
+    from graphrec.training import Trainer
+
+    options = {"num_sessions": 1500, "num_items": 120, "num_users": 60, "history_length": 10}
+    train, test = (synthetic(split=s, **options) for s in ("train", "test"))
+    torch.manual_seed(0)
+    model = build_model("sdm", train, hidden_channels=16)
+    Trainer(model, train, epochs=3, lr=0.005, progress=False).fit()
+    test.user = torch.zeros_like(test.user)
+    unknown = evaluate(model.eval(), test, ks=(20,))["HR@20"]
+    counts = torch.bincount(train.y, minlength=train.num_items + 1).float()
+    popular = evaluate(Popularity(counts), test, ks=(20,))["HR@20"]
+    assert unknown > popular + 0.1, (unknown, popular)

@@ -41,7 +41,8 @@ def dense_dien(model, behaviours, user, candidate):
     if model.head_interaction:
         features += [e.sum(0), e.sum(0) * v]
     if model.num_users:
-        features.append(model.user_embedding.weight[user])
+        w = model.user_embedding.weight  # the unknown user 0: the mean known user
+        features.append(w[user] if user else w[1:].mean(0))
     x = torch.cat(features).unsqueeze(0)
     for lin, act in zip(model.mlp.lins, model.mlp.acts, strict=True):
         x = act(lin(x))

@@ -36,7 +36,8 @@ def dense_din(model, behaviours, user, candidate):
     if model.head_interaction:
         features.append(interest * v)
     if model.num_users:
-        features.append(model.user_embedding.weight[user])
+        w = model.user_embedding.weight  # the unknown user 0: the mean known user
+        features.append(w[user] if user else w[1:].mean(0))
     h = torch.cat(features).unsqueeze(0)
     for lin, act in zip(model.mlp.lins, model.mlp.acts, strict=True):
         h = act(lin(h))

@@ -13,7 +13,8 @@ def dense_sdm(model, sessions, users, histories):
     unpadded sequence alone)."""
     rows = []
     for s, u, hist in zip(sessions, users, histories, strict=True):
-        e_u = model.user_embedding.weight[u]
+        w = model.user_embedding.weight  # with users, the unknown user 0 is the mean one
+        e_u = w[u] if u or not model.num_users else w[1:].mean(0)
         items = torch.tensor(s)
         x = model.item_embedding.weight[items]
         if model.num_categories:
@@ -131,7 +132,23 @@ def test_gradients_padding_repr_and_errors(model, sessions):
     assert str(model) == (
         "SDM(30, num_users=5, num_categories=4, hidden_channels=8, num_heads=2, softmax='full')"
     )
-    with pytest.raises(ValueError, match="batch has none"):
-        model.score(collate([session_graph([1, 2])]))
     with pytest.raises(ValueError, match="multiple of num_heads"):
         SDM(30, hidden_channels=9, num_heads=2)
+
+
+def test_categories_come_from_the_model_alone(model, sessions):
+    """One source of categories (issue 22 §4): the model's ``item_category`` table, in
+    training, evaluation and ``recommend`` alike; a batch's own categories are not
+    read, so a batch without them, or with other ones, scores the same."""
+    histories = [[4, 5, 6]] * len(sessions)
+    with_categories = make_batch(sessions, [1] * len(sessions), histories)
+    plain = collate([session_graph(s, target=1, user=1, history=h)
+                     for s, h in zip(sessions, histories, strict=True)])  # fmt: skip
+    assert "category" not in plain
+    wrong = make_batch(sessions, [1] * len(sessions), histories)
+    wrong.category = torch.zeros_like(wrong.category)
+    expected = dense_sdm(model, sessions, [1] * len(sessions), histories)
+    for batch in (with_categories, plain, wrong):
+        assert (model.score(batch)[:, 1:] - expected).abs().max() <= 1e-5
+    recommended = model.recommend([sessions[0]], k=5, users=[1], histories=[histories[0]])
+    assert recommended[0].tolist() == model.score(plain)[0, 1:].topk(5).indices.add(1).tolist()
