@@ -39,32 +39,38 @@ class STAMP(RetrievalRecommender):
     trilinear product before that softmax; neither variant has it: with it every
     logit would lie in :math:`(0, 1)`, so the softmax could favour the best item
     over the worst by a factor of at most :math:`e`, and the score would no longer
-    be an inner product. The published figures are reproduced without it (below). The trilinear score is an inner product
-    with the session vector :math:`\mathbf{h}_s \odot \mathbf{h}_t`, so the
-    model is a retrieval model (faiss-searchable).
+    be an inner product. The published figures are reproduced without it (below),
+    and the authors' code has none either. The trilinear score is an inner
+    product with the session vector :math:`\mathbf{h}_s \odot \mathbf{h}_t`, so
+    the model is a retrieval model (faiss-searchable).
 
     ``variant="code"`` is the authors' public TensorFlow code instead: the
-    tanh layer reads :math:`\mathbf{m}_a + \mathbf{m}_s`, :math:`\mathbf{W}_s`
-    and :math:`\mathbf{W}_t` have no bias, and input embeddings are clipped
-    to an L2 norm of at most ``max_norm`` (1.5 in the code) when looked up
-    (the output table is not clipped). The authors trained with Adam, learning
-    rate 0.003, batches of 512, gradient-norm clipping at 110 (Diginetica) or
-    150 (YooChoose), 10 epochs; both variants initialise embeddings from
-    :math:`\mathcal{N}(0, 0.002^2)` and weights from
-    :math:`\mathcal{N}(0, 0.05^2)`.
+    tanh layer reads :math:`\mathbf{m}_a + \mathbf{m}_s`; the attention has no
+    bias :math:`\mathbf{b}_a` (their ``FwNnAttLayer`` sums three bias-free
+    linear maps) and :math:`\mathbf{W}_s`, :math:`\mathbf{W}_t` none either; and
+    input embeddings are clipped to an L2 norm of at most ``max_norm`` when
+    looked up (the output table is not clipped): 1.5 in their Diginetica script
+    (``STAMP_cikm.py``), 1 in their YooChoose one (``STAMP_rsc.py``). The
+    authors trained with Adam, learning rate 0.003, batches of 512,
+    gradient-norm clipping at 110 (Diginetica) or 150 (YooChoose), 10 epochs;
+    both variants initialise embeddings from :math:`\mathcal{N}(0, 0.002^2)` and
+    weights from :math:`\mathcal{N}(0, 0.05^2)`.
 
     **The paper variant reproduces the published figures**: on YooChoose 1/64,
     selected on validation and refit, HR@20 68.82 / MRR@20 29.85 against the
     paper's 68.74 / 29.67; the code variant scored 1.35 HR@20 points below the
     paper variant under the same protocol (measurements in the tutorial
-    "Sequential recommendation on Amazon Games", section "STAMP: paper or code").
+    "Sequential recommendation on Amazon Games", section "STAMP: paper or code";
+    taken when the code variant still had the attention bias
+    :math:`\mathbf{b}_a`, which starts at zero).
 
     Args:
         num_items (int): the number of real items (ids ``1 .. num_items``).
         hidden_channels (int): embedding size :math:`d`. (default: ``100``)
         variant (str): ``"paper"`` or ``"code"``. (default: ``"paper"``)
         max_norm (float, optional): the input-embedding clip of the code
-            variant. (default: ``1.5``)
+            variant: 1.5 in the authors' Diginetica script, 1 in their
+            YooChoose one. (default: ``1.5``)
         repeat (bool): mix the next click's softmax with a repeat mode over the
             session's own clicks (:class:`graphrec.nn.RepeatExplore`, RepeatNet's
             mixture; the loss is its exact likelihood). (default: ``False``)
@@ -105,7 +111,7 @@ class STAMP(RetrievalRecommender):
         self.item_embedding = nn.Embedding(num_items + 1, d, padding_idx=0)
         self.lin_click = nn.Linear(d, d, bias=False)  # W_1
         self.lin_last = nn.Linear(d, d, bias=False)  # W_2
-        self.lin_mean = nn.Linear(d, d)  # W_3, b_a
+        self.lin_mean = nn.Linear(d, d, bias=bias)  # W_3 (b_a: the paper's only)
         self.lin_attention = nn.Linear(d, 1, bias=False)  # w_0
         self.lin_session = nn.Linear(d, d, bias=bias)  # W_s (b_s)
         self.lin_target = nn.Linear(d, d, bias=bias)  # W_t (b_t)

@@ -15,10 +15,10 @@ def dense_stamp(model, sessions):
             x = torch.where(norms > model.max_norm, x * model.max_norm / norms, x)
         x_t, m_s = x[-1], x.mean(0)
         w1, w2, w3 = model.lin_click.weight, model.lin_last.weight, model.lin_mean.weight
+        b_a = model.lin_mean.bias if model.variant == "paper" else 0  # the code has none
         alpha = torch.stack(
             [
-                model.lin_attention.weight[0]
-                @ torch.sigmoid(w1 @ xi + w2 @ x_t + w3 @ m_s + model.lin_mean.bias)
+                model.lin_attention.weight[0] @ torch.sigmoid(w1 @ xi + w2 @ x_t + w3 @ m_s + b_a)
                 for xi in x
             ]
         )
@@ -47,7 +47,10 @@ def test_scores_equal_dense_reference(variant, sessions, batch):
 
 
 def test_code_variant_has_no_tanh_biases():
-    assert STAMP(5, variant="code").lin_session.bias is None
+    code = STAMP(5, variant="code")
+    assert code.lin_session.bias is None and code.lin_target.bias is None
+    assert code.lin_mean.bias is None  # no b_a in the authors' FwNnAttLayer
+    assert STAMP(5).lin_mean.bias is not None
     assert STAMP(5).lin_session.bias is not None
     with pytest.raises(ValueError, match="variant must be one of"):
         STAMP(5, variant="tf")
