@@ -58,11 +58,23 @@ class DIEN(RankingRecommender):
     a padded step never changes a state, so padding has no effect on any
     output or loss.
 
-    The authors' code differs from the paper in the auxiliary network: an MLP
-    (100-50, sigmoid) over :math:`[\mathbf{h}_t, \mathbf{e}]` instead of the
-    inner product (``auxiliary="mlp"``), its negatives are other users'
-    clicks, and its head also reads the sum-pooled behaviours and their product
-    with the candidate (``head_interaction=True``). The defaults are the paper's.
+    The authors' code (``script/model.py`` and ``script/utils.py`` of
+    ``mouna99/dien``) differs from the paper in five places. Its auxiliary
+    network is an MLP (100-50, sigmoid) over :math:`[\mathbf{h}_t, \mathbf{e}]`
+    instead of the inner product (``auxiliary="mlp"``), and its negatives are
+    other users' clicks. Its head also reads the sum-pooled behaviours and their
+    product with the candidate (``head_interaction=True``). Its attention is not
+    the bilinear :math:`\mathbf{h}_t^\top \mathbf{W} \mathbf{v}_c` but DIN's MLP
+    unit (``din_fcn_attention``: the candidate through a dense layer and a
+    PReLU, then :math:`[\mathbf{q}, \mathbf{h}_t, \mathbf{q} - \mathbf{h}_t,
+    \mathbf{q} \odot \mathbf{h}_t]` through an 80-40 sigmoid MLP, softmax over
+    the positions). And its AUGRU (``VecAttGRUCell``) scales the gate that keeps
+    the old state, :math:`\mathbf{h}_t = \mathbf{u}' \mathbf{h}_{t-1} + (1 -
+    \mathbf{u}') \tilde{\mathbf{h}}_t` with :math:`\mathbf{u}' = (1 - a_t)
+    \mathbf{u}_t`: a behaviour of attention 0 gets an ordinary GRU step, where
+    the paper's :math:`\tilde{\mathbf{u}}_t = a_t \mathbf{u}_t` leaves the
+    state as it was. graphrec offers the first two as options; the attention and
+    the gating are the paper's. The defaults are the paper's.
 
     Args:
         num_items (int): the number of real items.

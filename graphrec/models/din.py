@@ -42,12 +42,20 @@ class DIN(RankingRecommender):
     users. ``pooling="sum"`` gives the paper's base model (every weight 1:
     sum pooling, no attention).
 
-    The paper and the authors' code differ: the code softmax-normalises the
-    weights, uses an 80-40 sigmoid MLP in the activation unit and an 80-40
-    Dice head, and feeds the head :math:`\mathbf{v}_U \odot \mathbf{v}_c` too.
-    ``attention_softmax=True, attention_hidden=(80, 40),
+    The paper and the authors' code (``din/model.py`` of
+    ``zhougr1993/DeepInterestNetwork``) differ: the code softmax-normalises the
+    weights, after dividing them by :math:`\sqrt{H}` (:math:`H` the size of an
+    embedded item), uses an 80-40 sigmoid MLP in the activation unit, feeds the
+    head :math:`\mathbf{v}_U \odot \mathbf{v}_c` too, and has an 80-40 head
+    with sigmoid activations (Dice in ``model_dice.py``). It also
+    batch-normalises the pooled interest and passes it through a dense layer,
+    batch-normalises the head's input, and adds a learned bias per item to the
+    logit. ``attention_softmax=True, attention_hidden=(80, 40),
     attention_activation="sigmoid", mlp_hidden=(80, 40), head_interaction=True``
-    gives the code's model; the defaults are the paper's.
+    (with ``mlp_activation="sigmoid"`` or ``"dice"``) gives the code's model
+    without those last four (the :math:`\sqrt{H}` scaling, the batch norms, the
+    dense layer, the item bias), which graphrec does not offer; the defaults are
+    the paper's.
 
     Training and scoring are :class:`RankingRecommender`'s (BCE against
     sampled negatives; candidates or the chunked full catalogue).

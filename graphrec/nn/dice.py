@@ -22,8 +22,14 @@ class Dice(nn.Module):
     mini-batch (over the rows ``mask`` marks real, so padding never shifts
     them) and update running averages, as batch normalisation does; in
     evaluation the running averages are used, so a row's output never depends
-    on the rest of the batch. (The DIN authors' code normalises with the
-    batch statistics in evaluation too; graphrec does not.)
+    on the rest of the batch. The authors' two repositories differ here, and
+    from this: the DIEN code (``mouna99/dien``, ``script/Dice.py``) normalises
+    with the current batch's statistics in evaluation too; the DIN code
+    (``zhougr1993/DeepInterestNetwork``, ``din/Dice.py``) calls
+    ``tf.layers.batch_normalization`` without ``training=True``, so it reads
+    moving averages that never leave their start (mean 0, variance 1): its
+    :math:`s` is not normalised at all, and a learned :math:`\beta` scales it
+    inside the sigmoid. graphrec follows the paper.
 
     Args:
         num_features (int): size of the last dimension.
