@@ -446,22 +446,11 @@ def from_click_log(
 
     # duplicates: same group, item and time as an earlier row
     dup = clicks.duplicated(["group", "item", "time"]).to_numpy() if time is not None else None
-    stats["duplicate_rows"] = int(dup.sum()) if dup is not None else 0
-    if stats["duplicate_rows"]:
-        row = int(np.flatnonzero(dup)[0])
-        if duplicates == "error":
-            raise ValueError(
-                f"{where(row)}: duplicate of an earlier row (same {group_col!r}, {item!r} "
-                f"and {time!r}); pass duplicates='drop' or 'keep' (--duplicates)"
-            )
-        log.warning(
-            "%s: %d duplicate row(s) (first: %s); %s",
-            label, stats["duplicate_rows"], where(row),
-            "dropped" if duplicates == "drop" else "kept, as the reference protocol does",
-        )  # fmt: skip
-        if duplicates == "drop":
-            clicks = clicks[~dup]
-    stats["dropped_duplicate_rows"] = stats["duplicate_rows"] if duplicates == "drop" else 0
+    count = int(dup.sum()) if dup is not None else 0
+    first = int(np.flatnonzero(dup)[0]) if count else None
+    report_duplicates(stats, count, first, where, label, (group_col, item, time), duplicates)
+    if count and duplicates == "drop":
+        clicks = clicks[~dup]
 
     # time order within each group
     codes = pd.factorize(clicks["group"])[0]
@@ -469,19 +458,8 @@ def from_click_log(
     if time is not None:
         previous = clicks.groupby("code")["time"].shift()
         late = (clicks["time"] < previous).to_numpy()
-        stats["rows_out_of_time_order"] = int(late.sum())
-        if late.any():
-            row = int(clicks["row"].to_numpy()[np.flatnonzero(late)[0]])
-            if unsorted == "error":
-                raise ValueError(
-                    f"{where(row)}: column {time!r} goes back in time within its "
-                    f"{group_col} (pass unsorted='sort', --unsorted sort)"
-                )
-            log.warning(
-                "%s: %d row(s) earlier than the row before them in their %s (first: %s); "
-                "each %s is sorted by time (stable)",
-                label, stats["rows_out_of_time_order"], group_col, where(row), group_col,
-            )  # fmt: skip
+        first = int(clicks["row"].to_numpy()[np.flatnonzero(late)[0]]) if late.any() else None
+        report_unsorted(stats, int(late.sum()), first, where, label, (group_col, time), unsorted)
     else:
         stats["rows_out_of_time_order"] = 0
     clicks = clicks.sort_values(["code", "time"], kind="stable")
@@ -557,6 +535,47 @@ def from_click_log(
         write_meta(out, meta, stats)
     log.info("%s -> %s: %s", label, out_dir, stats)
     return stats
+
+
+def report_duplicates(
+    stats: dict, count: int, first: int | None, where, label: str, columns: tuple, duplicates: str
+) -> None:
+    """Rows repeating the group, item and time (``columns``) of an earlier row: their
+    count in ``stats``, an error (``duplicates="error"``) or a warning naming the first."""
+    group_col, item, time = columns
+    stats["duplicate_rows"] = count
+    if count:
+        if duplicates == "error":
+            raise ValueError(
+                f"{where(first)}: duplicate of an earlier row (same {group_col!r}, {item!r} "
+                f"and {time!r}); pass duplicates='drop' or 'keep' (--duplicates)"
+            )
+        log.warning(
+            "%s: %d duplicate row(s) (first: %s); %s",
+            label, count, where(first),
+            "dropped" if duplicates == "drop" else "kept, as the reference protocol does",
+        )  # fmt: skip
+    stats["dropped_duplicate_rows"] = count if duplicates == "drop" else 0
+
+
+def report_unsorted(
+    stats: dict, count: int, first: int | None, where, label: str, columns: tuple, unsorted: str
+) -> None:
+    """Rows earlier than the row before them in their group: their count in ``stats``,
+    an error (``unsorted="error"``) or a warning naming the first."""
+    group_col, time = columns
+    stats["rows_out_of_time_order"] = count
+    if count:
+        if unsorted == "error":
+            raise ValueError(
+                f"{where(first)}: column {time!r} goes back in time within its "
+                f"{group_col} (pass unsorted='sort', --unsorted sort)"
+            )
+        log.warning(
+            "%s: %d row(s) earlier than the row before them in their %s (first: %s); "
+            "each %s is sorted by time (stable)",
+            label, count, group_col, where(first), group_col,
+        )  # fmt: skip
 
 
 def _options(out_dir, name, mode, session, item, time, user, **options) -> dict[str, Any]:

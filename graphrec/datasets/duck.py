@@ -235,6 +235,23 @@ class Engine:
     def rows(self, query: str, params: list | None = None) -> list[tuple]:
         return self.con.execute(query, params or []).fetchall()
 
+    def write_sessions(self, part: str, path: Path, first_rank: int = 1) -> None:
+        """``{part}_out`` as one line per session (rank order, from ``first_rank``): its
+        new item ids in click order."""
+        self.copy_lines(
+            f"SELECT string_agg(CAST(id AS VARCHAR), ' ' ORDER BY pos) FROM {part}_out "
+            f"WHERE rank >= {int(first_rank)} GROUP BY rank ORDER BY rank",
+            path,
+        )
+
+    def write_labels(self, path: Path, table: str, column: str) -> None:
+        """``items.tsv``/``users.tsv``: ``id<TAB>original`` in id order, under a header."""
+        cursor = self.con.execute(f"SELECT id, {column} FROM {table} ORDER BY id")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("# id\toriginal\n")
+            while chunk := cursor.fetchmany(1 << 16):
+                f.write("".join(f"{i}\t{v}\n" for i, v in chunk))
+
     def copy_lines(self, query: str, path: Path) -> None:
         """Write the one text column of ``query`` to ``path``, a line per row, as is."""
         self.execute(
@@ -763,39 +780,48 @@ def click_log(
         _report_checks(engine.one("SELECT * FROM check_stats"), stats, where, label, meta)
         engine.run_script(rest)
         meta = meta | {"source": label, "item_id_type": item_type, "user_id_type": user_type}
-        if mode == "session":
-            stats.update(_session_stats(engine, options))
-            _write_sessions(engine, out)
-            _write_labels(engine, out / "items.tsv", "item_ids", "item")
-            if user:
-                for part in ("train", "test"):
-                    engine.copy_lines(
-                        "SELECT CAST(u.id AS VARCHAR) FROM session_users AS s JOIN user_ids AS u "
-                        f"ON s.usr = u.usr WHERE s.part = '{part}' ORDER BY s.rank",
-                        out / f"{part}_session_users.txt",
-                    )
-                _write_labels(engine, out / "users.tsv", "user_ids", "usr")
-                stats["users"] = int(engine.rows("SELECT count(*) FROM user_ids")[0][0])
-        else:
-            counts = engine.one("SELECT * FROM sequential_stats")
-            stats["dropped_rows_rare_items"] = int(counts["dropped_rows_rare_items"] or 0)
-            stats["dropped_items_rare"] = int(counts["dropped_items_rare"] or 0)
-            if not counts["interactions"]:
-                raise ValueError(
-                    f"{label}: nothing is left after min_item_support={options['min_item_support']}"
-                )
-            engine.copy_lines(
-                "SELECT CAST(uid AS VARCHAR) || ' ' || CAST(iid AS VARCHAR) FROM sequence_out "
-                "ORDER BY uid, pos",
-                out / "interactions.txt",
-            )
-            _write_labels(engine, out / "items.tsv", "item_ids", "item")
-            _write_labels(engine, out / "users.tsv", "user_ids", "usr")
-            for key in ("interactions", "items", "users", "evaluated_users"):
-                stats[key] = int(counts[key])
+        write_outputs(engine, out, meta, stats, label)
         cl.write_meta(out, meta, stats)
         log.info("%s -> %s: %s (DuckDB: %s)", label, out_dir, stats, timed(engine.seconds))
     return stats
+
+
+def write_outputs(engine, out: Path, meta: dict[str, Any], stats: dict[str, Any], label: str):
+    """The files of a click-log folder from the protocol's tables, and the counts that
+    complete ``stats``: for any engine with ``one``, ``rows``, ``copy_lines``,
+    ``write_sessions`` and ``write_labels`` (DuckDB's :class:`Engine`, Spark's runner)."""
+    options, users = meta["options"], meta["columns"]["user"] is not None
+    if meta["mode"] == "session":
+        stats.update(_session_stats(engine, options))
+        for part in ("train", "test"):
+            engine.write_sessions(part, out / f"{part}_sessions.txt")
+        engine.write_labels(out / "items.tsv", "item_ids", "item")
+        if users:
+            for part in ("train", "test"):
+                engine.copy_lines(
+                    "SELECT CAST(u.id AS STRING) AS line FROM session_users AS s JOIN user_ids "
+                    f"AS u ON s.usr = u.usr WHERE s.part = '{part}' ORDER BY s.rank",
+                    out / f"{part}_session_users.txt",
+                )
+            engine.write_labels(out / "users.tsv", "user_ids", "usr")
+            stats["users"] = int(engine.rows("SELECT count(*) FROM user_ids")[0][0])
+        return
+    counts = engine.one("SELECT * FROM sequential_stats")
+    stats["dropped_rows_rare_items"] = int(counts["dropped_rows_rare_items"] or 0)
+    stats["dropped_items_rare"] = int(counts["dropped_items_rare"] or 0)
+    if not counts["interactions"]:
+        raise ValueError(
+            f"{label}: nothing is left after min_item_support={options['min_item_support']}"
+        )
+    engine.copy_lines(
+        "SELECT CAST(uid AS STRING) || ' ' || CAST(iid AS STRING) AS line FROM sequence_out "
+        "ORDER BY uid, pos",
+        out / "interactions.txt",
+    )
+    engine.write_labels(out / "items.tsv", "item_ids", "item")
+    engine.write_labels(out / "users.tsv", "user_ids", "usr")
+    for key in ("interactions", "items", "users", "evaluated_users"):
+        stats[key] = int(counts[key])
 
 
 class _engine_in:
@@ -827,34 +853,15 @@ def _report_checks(
     columns, options = meta["columns"], meta["options"]
     group_col = columns["session"] if meta["mode"] == "session" else columns["user"]
     item, time_col, user = columns["item"], columns["time"], columns["user"]
-    stats["duplicate_rows"] = int(found["duplicate_rows"] or 0)
-    drop = options["duplicates"] == "drop"
-    if stats["duplicate_rows"]:
-        row = int(found["first_duplicate"])
-        if options["duplicates"] == "error":
-            raise ValueError(
-                f"{where(row)}: duplicate of an earlier row (same {group_col!r}, {item!r} "
-                f"and {time_col!r}); pass duplicates='drop' or 'keep' (--duplicates)"
-            )
-        log.warning(
-            "%s: %d duplicate row(s) (first: %s); %s",
-            label, stats["duplicate_rows"], where(row),
-            "dropped" if drop else "kept, as the reference protocol does",
-        )  # fmt: skip
-    stats["dropped_duplicate_rows"] = stats["duplicate_rows"] if drop else 0
-    stats["rows_out_of_time_order"] = int(found["rows_out_of_time_order"] or 0)
-    if stats["rows_out_of_time_order"]:
-        row = int(found["first_late"])
-        if options["unsorted"] == "error":
-            raise ValueError(
-                f"{where(row)}: column {time_col!r} goes back in time within its "
-                f"{group_col} (pass unsorted='sort', --unsorted sort)"
-            )
-        log.warning(
-            "%s: %d row(s) earlier than the row before them in their %s (first: %s); "
-            "each %s is sorted by time (stable)",
-            label, stats["rows_out_of_time_order"], group_col, where(row), group_col,
-        )  # fmt: skip
+    from graphrec.datasets.clicklog import report_duplicates, report_unsorted
+
+    count, first = int(found["duplicate_rows"] or 0), found["first_duplicate"]
+    first = None if first is None else int(first)
+    columns = (group_col, item, time_col)
+    report_duplicates(stats, count, first, where, label, columns, options["duplicates"])
+    count, first = int(found["rows_out_of_time_order"] or 0), found["first_late"]
+    first = None if first is None else int(first)
+    report_unsorted(stats, count, first, where, label, (group_col, time_col), options["unsorted"])
     if meta["mode"] == "session" and user is not None and found["first_several_users"] is not None:
         row = int(found["first_several_users"])
         raise ValueError(f"{where(row)}: column {user!r}: this session has several users")
@@ -888,28 +895,6 @@ def _session_stats(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
     for key, value in stats.items():
         log.info("%s: %s", key, value)
     return stats
-
-
-def _write_sessions(engine: Engine, out: Path, first_rank: int = 1, parts=("train", "test")):
-    for part in parts:
-        floor = first_rank if part == "train" else 1
-        engine.copy_lines(
-            f"SELECT string_agg(CAST(id AS VARCHAR), ' ' ORDER BY pos) FROM {part}_out "
-            f"WHERE rank >= {int(floor)} GROUP BY rank ORDER BY rank",
-            out / f"{part}_sessions.txt",
-        )
-
-
-def _write_labels(engine: Engine, path: Path, table: str, column: str) -> None:
-    """``items.tsv``/``users.tsv``: ``id<TAB>original`` in id order, under a header."""
-    cursor = engine.con.execute(f"SELECT id, {column} FROM {table} ORDER BY id")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# id\toriginal\n")
-        while True:
-            chunk = cursor.fetchmany(1 << 16)
-            if not chunk:
-                break
-            f.write("".join(f"{i}\t{v}\n" for i, v in chunk))
 
 
 # ----------------------------------------------------------------------------------------
@@ -976,7 +961,8 @@ def _benchmark_outputs(engine: Engine, folder: Path, first_rank: int = 1) -> Non
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".graphrec-", suffix=".tmp", dir=folder))
     try:
-        _write_sessions(engine, staging, first_rank=first_rank)
+        engine.write_sessions("train", staging / "train_sessions.txt", first_rank)
+        engine.write_sessions("test", staging / "test_sessions.txt")
         rows = engine.con.execute("SELECT id, item FROM item_ids ORDER BY id")
         with open(staging / "item_ids.txt", "w") as f:
             f.write("# new_id original_id\n")

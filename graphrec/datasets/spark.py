@@ -119,40 +119,7 @@ def from_clicks(
     duck._report_checks(runner.one("SELECT * FROM check_stats"), stats, where, source, meta)
     meta = meta | {"source": source, "item_id_type": item_type, "user_id_type": user_type}
     with cl._staged(Path(out_dir)) as out:
-        if mode == "session":
-            stats.update(duck._session_stats(runner, meta["options"]))
-            for part in ("train", "test"):
-                _write_sessions(runner, f"SELECT rank, pos, id FROM {part}_out ORDER BY rank, pos",
-                                out / f"{part}_sessions.txt")  # fmt: skip
-            _write_labels(runner, out / "items.tsv", "item_ids", "item")
-            if users:
-                for part in ("train", "test"):
-                    _write_lines(
-                        runner,
-                        "SELECT CAST(u.id AS STRING) AS line FROM session_users AS s JOIN "
-                        f"user_ids AS u ON s.usr = u.usr WHERE s.part = '{part}' ORDER BY s.rank",
-                        out / f"{part}_session_users.txt",
-                    )
-                _write_labels(runner, out / "users.tsv", "user_ids", "usr")
-                stats["users"] = int(runner.one("SELECT count(*) AS n FROM user_ids")["n"])
-        else:
-            counts = runner.one("SELECT * FROM sequential_stats")
-            stats["dropped_rows_rare_items"] = int(counts["dropped_rows_rare_items"] or 0)
-            stats["dropped_items_rare"] = int(counts["dropped_items_rare"] or 0)
-            if not counts["interactions"]:
-                raise ValueError(
-                    f"{source}: nothing is left after min_item_support={min_item_support}"
-                )
-            _write_lines(
-                runner,
-                "SELECT concat(CAST(uid AS STRING), ' ', CAST(iid AS STRING)) AS line "
-                "FROM sequence_out ORDER BY uid, pos",
-                out / "interactions.txt",
-            )
-            _write_labels(runner, out / "items.tsv", "item_ids", "item")
-            _write_labels(runner, out / "users.tsv", "user_ids", "usr")
-            for key in ("interactions", "items", "users", "evaluated_users"):
-                stats[key] = int(counts[key])
+        duck.write_outputs(runner, out, meta, stats, source)
         cl.write_meta(out, meta, stats)
     return stats
 
@@ -177,8 +144,35 @@ class _SparkRunner:
     def rows(self, query: str, params: list | None = None) -> list[tuple]:
         return [tuple(r) for r in self.spark.sql(query).collect()]
 
-    def iterate(self, query: str):
-        return self.spark.sql(query).toLocalIterator()
+    def copy_lines(self, query: str, path: Path) -> None:
+        """The one text column of ``query``, a line per row."""
+        with open(path, "w") as f:
+            for row in self.spark.sql(query).toLocalIterator():
+                f.write(f"{row[0]}\n")
+
+    def write_sessions(self, part: str, path: Path, first_rank: int = 1) -> None:
+        """One line per session of ``{part}_out`` (rank order): its item ids in click order."""
+        query = (
+            f"SELECT rank, id FROM {part}_out WHERE rank >= {int(first_rank)} ORDER BY rank, pos"
+        )
+        with open(path, "w") as f:
+            current, items = None, []
+            for row in self.spark.sql(query).toLocalIterator():
+                if row["rank"] != current and current is not None:
+                    f.write(" ".join(items) + "\n")
+                    items = []
+                current = row["rank"]
+                items.append(str(row["id"]))
+            if current is not None:
+                f.write(" ".join(items) + "\n")
+
+    def write_labels(self, path: Path, table: str, column: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("# id\toriginal\n")
+            for row in self.spark.sql(
+                f"SELECT id, {column} AS v FROM {table} ORDER BY id"
+            ).toLocalIterator():
+                f.write(f"{row['id']}\t{row['v']}\n")
 
 
 class _RowWhere:
@@ -189,30 +183,3 @@ class _RowWhere:
 
     def __call__(self, rid: int) -> str:
         return f"{self.source}, rid {rid}"
-
-
-def _write_sessions(runner: _SparkRunner, query: str, path: Path) -> None:
-    """One line per session (``rank``): its item ids in ``pos`` order."""
-    with open(path, "w") as f:
-        current, items = None, []
-        for row in runner.iterate(query):
-            if row["rank"] != current and current is not None:
-                f.write(" ".join(items) + "\n")
-                items = []
-            current = row["rank"]
-            items.append(str(row["id"]))
-        if current is not None:
-            f.write(" ".join(items) + "\n")
-
-
-def _write_lines(runner: _SparkRunner, query: str, path: Path) -> None:
-    with open(path, "w") as f:
-        for row in runner.iterate(query):
-            f.write(f"{row['line']}\n")
-
-
-def _write_labels(runner: _SparkRunner, path: Path, table: str, column: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("# id\toriginal\n")
-        for row in runner.iterate(f"SELECT id, {column} AS v FROM {table} ORDER BY id"):
-            f.write(f"{row['id']}\t{row['v']}\n")
