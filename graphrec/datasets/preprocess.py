@@ -28,6 +28,8 @@ implemented with vectorised pandas:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +177,21 @@ def standard_protocol(
 
 
 def _write(out: Path, train: list[list[int]], test: list[list[int]], item_ids) -> None:
-    write_sessions(out / "train_sessions.txt", train)
-    write_sessions(out / "test_sessions.txt", test)
-    with open(out / "item_ids.txt", "w") as f:
-        f.write("# new_id original_id\n")
-        for new, orig in enumerate(item_ids, start=1):
-            f.write(f"{new} {orig}\n")
+    """The three files of a benchmark folder, each written beside its final name (in a
+    staging folder inside ``out``) and renamed over it, as the DuckDB path does."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".graphrec-", suffix=".tmp", dir=out))
+    try:
+        write_sessions(staging / "train_sessions.txt", train)
+        write_sessions(staging / "test_sessions.txt", test)
+        with open(staging / "item_ids.txt", "w") as f:
+            f.write("# new_id original_id\n")
+            for new, orig in enumerate(item_ids, start=1):
+                f.write(f"{new} {orig}\n")
+        for name in ("train_sessions.txt", "test_sessions.txt", "item_ids.txt"):
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _use_duckdb(engine: str) -> bool:

@@ -260,6 +260,8 @@ def _raw_diginetica(path: Path, seed: int = 0, n: int = 8000) -> Path:
 
 def _folder_pair(tmp_path: Path, name: str) -> None:
     _same_folders(tmp_path / "pandas" / name, tmp_path / "duckdb" / name)
+    for engine in ("pandas", "duckdb"):  # written beside their names and renamed: no leftovers
+        assert not [p for p in (tmp_path / engine / name).iterdir() if p.name.startswith(".")]
 
 
 def test_diginetica_the_same_files(tmp_path: Path) -> None:
