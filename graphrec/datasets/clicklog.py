@@ -408,7 +408,8 @@ def from_click_log(
         test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
         unsorted=unsorted, time_format=time_format, time_unit=time_unit,
     )  # fmt: skip
-    if _engine(engine, source, encoding) == "duckdb":
+    ids = tuple(c for c in (item, session if mode == "session" else None, user) if c)
+    if _engine(engine, source, encoding, ids, time) == "duckdb":
         from graphrec.datasets.duck import click_log
 
         return click_log(
@@ -598,8 +599,10 @@ def write_meta(out: Path, meta: dict[str, Any], stats: dict[str, Any]) -> None:
     (out / "meta.json").write_text(json.dumps(meta, indent=2, default=_plain) + "\n")
 
 
-def _engine(engine: str, source, encoding: str) -> str:
-    """The engine that preprocesses ``source``: ``"duckdb"`` or ``"pandas"``."""
+def _engine(engine: str, source, encoding: str, ids: tuple = (), time: str | None = None) -> str:
+    """The engine that preprocesses ``source``: ``"duckdb"`` or ``"pandas"`` (``auto``:
+    DuckDB for a file it reads as pandas does: a text encoding it has, a Parquet file
+    whose id columns ``ids`` and ``time`` column are of types it reads)."""
     from graphrec.datasets import duck
 
     if engine not in duck.ENGINES:
@@ -613,10 +616,11 @@ def _engine(engine: str, source, encoding: str) -> str:
         return "pandas"
     if engine != "auto":
         return engine
-    parquet = Path(source).suffix.lower() in (".parquet", ".pq")
-    if duck.available() and (parquet or duck.codec(encoding) is not None):
-        return "duckdb"
-    return "pandas"
+    if not duck.available():
+        return "pandas"
+    if Path(source).suffix.lower() in (".parquet", ".pq"):
+        return "duckdb" if duck.reads_parquet_columns(Path(source), ids, time) else "pandas"
+    return "duckdb" if duck.codec(encoding) is not None else "pandas"
 
 
 #: every file a click-log folder may hold (the ones a mode does not write are removed)

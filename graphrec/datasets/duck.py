@@ -91,6 +91,33 @@ def parse_memory_limit(text: str) -> str:
     return f"{max(1, int(total * share / 2**20))}MiB"
 
 
+def reads_parquet_columns(path: Path, ids: tuple, time: str | None) -> bool:
+    """Whether this engine reads the Parquet file's id and time columns as the pandas
+    path does (text, integer or float ids; numeric, timestamp or date times). A file
+    it cannot open, or a missing column, is left to the engine's own error."""
+    import duckdb
+
+    try:
+        rows = (
+            duckdb.connect()
+            .execute(f"DESCRIBE SELECT * FROM read_parquet('{_quote(path)}')")
+            .fetchall()
+        )
+    except duckdb.Error:
+        return True
+    types = {row[0]: str(row[1]).upper() for row in rows}
+    for column in ids:
+        kind = types.get(column, "VARCHAR")
+        if not (kind == "VARCHAR" or _is_integer_type(kind) or _is_float_type(kind)):
+            return False
+    if time is not None:
+        kind = types.get(time, "VARCHAR")
+        timeish = kind.startswith("TIMESTAMP") or kind == "DATE"
+        if not (kind == "VARCHAR" or timeish or _is_integer_type(kind) or _is_float_type(kind)):
+            return False
+    return True
+
+
 def codec(encoding: str) -> str | None:
     """DuckDB's name of ``encoding``, or ``None`` when its CSV reader lacks it."""
     return _CODECS.get(encoding.lower().replace("_", "-"))

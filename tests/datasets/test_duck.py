@@ -122,6 +122,19 @@ def test_parquet(tmp_path: Path) -> None:
     assert a == b
 
 
+def test_auto_leaves_parquet_columns_it_cannot_read_to_pandas(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    frame = _log(10)
+    frame["item_id"] = frame["item_id"] % 2 == 0  # booleans: pandas reads them as text
+    path = tmp_path / "log.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(ValueError, match="does not read as ids; use engine='pandas'"):
+        from_click_log(path, tmp_path / "d", engine="duckdb", min_item_support=1)
+    stats = from_click_log(path, tmp_path / "a", min_item_support=1)  # auto: pandas
+    expected = from_click_log(path, tmp_path / "p", engine="pandas", min_item_support=1)
+    assert stats == expected and stats["items"] == 2
+
+
 def test_sequential_in_file_order(tmp_path: Path) -> None:
     frame = _log(5)[["user", "item_id"]]
     a, b = _both(tmp_path, _csv(tmp_path, frame), session=None, time=None, user="user")
