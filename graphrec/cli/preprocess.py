@@ -101,16 +101,14 @@ def write_sql(args: argparse.Namespace) -> None:
         session = None if args.session_col in ("", "none") else args.session_col
         mode = args.mode or ("session" if session is not None else "sequential")
         has_time = args.time_col not in ("", "none")
-        text = sql.script(
-            ("checks", mode),
-            min_item_support=args.min_item_support,
-            min_session_length=args.min_session_length,
-            test_days=None if args.test_fraction is not None else args.test_days,
-            test_fraction=args.test_fraction,
-            drop_duplicates=args.duplicates == "drop",
-            check_duplicates=has_time,
-            check_order=has_time,
-        )
+        options = {
+            "min_item_support": args.min_item_support,
+            "min_session_length": args.min_session_length,
+            "test_days": None if args.test_fraction is not None else args.test_days,
+            "test_fraction": args.test_fraction,
+            "duplicates": args.duplicates,
+        }
+        text = sql.click_log_script(mode, options, has_time)
     else:
         text = sql.script(
             ("session",),

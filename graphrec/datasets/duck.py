@@ -792,16 +792,7 @@ def click_log(
             "typed clicks",
         )
         engine.execute("DROP TABLE raw", "typed clicks")
-        sql = protocol_sql.script(
-            ("checks", mode),
-            min_item_support=options["min_item_support"],
-            min_session_length=options["min_session_length"],
-            test_days=options["test_days"],
-            test_fraction=options["test_fraction"],
-            drop_duplicates=options["duplicates"] == "drop",
-            check_duplicates=time_col is not None,
-            check_order=time_col is not None,
-        )
+        sql = protocol_sql.click_log_script(mode, options, has_time=time_col is not None)
         checks, rest = _split_script(sql, "check_stats")
         engine.run_script(checks)
         _report_checks(engine.one("SELECT * FROM check_stats"), stats, where, label, meta)

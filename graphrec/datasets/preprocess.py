@@ -194,12 +194,11 @@ def _write(out: Path, train: list[list[int]], test: list[list[int]], item_ids) -
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _use_duckdb(engine: str) -> bool:
-    from graphrec.datasets import duck
+def _use_duckdb(engine: str, path: Path) -> bool:
+    """Whether ``engine`` (``auto``: DuckDB when installed) preprocesses the raw log on DuckDB."""
+    from graphrec.datasets.clicklog import _engine
 
-    if engine not in duck.ENGINES:
-        raise ValueError(f"engine must be one of {duck.ENGINES}, got {engine!r}")
-    return engine == "duckdb" or (engine == "auto" and duck.available())
+    return _engine(engine, path, "utf-8") == "duckdb"
 
 
 def preprocess_diginetica(
@@ -230,7 +229,7 @@ def preprocess_diginetica(
         The counts of every step (also logged).
     """
     path = Path(raw_csv)
-    if _use_duckdb(engine):
+    if _use_duckdb(engine, path):
         from graphrec.datasets.duck import diginetica
 
         return diginetica(path, Path(out_dir), memory_limit, threads, progress)
@@ -290,7 +289,7 @@ def preprocess_yoochoose(
     for f in fractions:
         if int(f) != f or f < 1:
             raise ValueError(f"fractions must be positive integers, got {f!r}")
-    if _use_duckdb(engine):
+    if _use_duckdb(engine, path):
         from graphrec.datasets.duck import yoochoose
 
         return yoochoose(path, Path(out_dir), tuple(fractions), memory_limit, threads, progress)

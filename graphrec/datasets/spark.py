@@ -90,22 +90,6 @@ def from_clicks(
     item_type = "str" if types["item"] == "string" else "int"
     users = mode == "sequential" or clicks.filter("usr IS NOT NULL").limit(1).count() > 0
     user_type = ("str" if types["usr"] == "string" else "int") if users else None
-    clicks.createOrReplaceTempView("clicks")
-    sql = protocol_sql.script(
-        ("checks", mode),
-        min_item_support=min_item_support,
-        min_session_length=min_session_length,
-        test_days=test_days,
-        test_fraction=test_fraction,
-        drop_duplicates=duplicates == "drop",
-        check_duplicates=has_time,
-        check_order=has_time,
-    )
-    for _, statement in protocol_sql.statements(sql):
-        spark.sql(statement)
-    for view in _CACHED[mode]:  # computed once, on first use, by every query after
-        spark.catalog.cacheTable(view)
-
     runner = _SparkRunner(spark)
     meta = cl._options(
         out_dir, name, mode, "grp" if mode == "session" else None, "item",
@@ -114,6 +98,13 @@ def from_clicks(
         test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
         unsorted=unsorted, time_format=None, time_unit="s",
     )  # fmt: skip
+    clicks.createOrReplaceTempView("clicks")
+    sql = protocol_sql.click_log_script(mode, meta["options"], has_time)
+    for _, statement in protocol_sql.statements(sql):
+        spark.sql(statement)
+    for view in _CACHED[mode]:  # computed once, on first use, by every query after
+        spark.catalog.cacheTable(view)
+
     stats: dict[str, Any] = {"rows": int(runner.one("SELECT count(*) AS n FROM clicks")["n"])}
     where = _RowWhere(source)
     duck._report_checks(runner.one("SELECT * FROM check_stats"), stats, where, source, meta)

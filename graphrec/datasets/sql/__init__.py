@@ -76,6 +76,23 @@ def script(
     return "\n".join(Template(t).substitute(values) for t in texts)
 
 
+def click_log_script(mode: str, options: dict, has_time: bool) -> str:
+    """The script of a click log in ``mode`` (``"session"`` or ``"sequential"``) for the
+    ``options`` of :func:`graphrec.datasets.from_click_log` (as ``meta.json`` keeps them:
+    ``min_item_support``, ``min_session_length``, ``test_days``, ``test_fraction``,
+    ``duplicates``); ``has_time``: whether the log has a time column."""
+    return script(
+        ("checks", mode),
+        min_item_support=options["min_item_support"],
+        min_session_length=options["min_session_length"],
+        test_days=options["test_days"],
+        test_fraction=options["test_fraction"],
+        drop_duplicates=options["duplicates"] == "drop",
+        check_duplicates=has_time,
+        check_order=has_time,
+    )
+
+
 def statements(sql: str) -> list[tuple[str, str]]:
     """``(stage, statement)`` of every statement of ``sql``: the stage is the latest
     ``-- stage: name`` comment above it; comments are removed."""
