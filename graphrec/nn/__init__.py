@@ -2,6 +2,7 @@
 
 from graphrec.nn.augru import AUGRU
 from graphrec.nn.dice import Dice
+from graphrec.nn.field_embedding import FieldEmbedding
 from graphrec.nn.functional import (
     GradientSink,
     clip_norm,
@@ -21,6 +22,7 @@ __all__ = [
     "AUGRU",
     "MLP",
     "Dice",
+    "FieldEmbedding",
     "GradientSink",
     "LocalActivationUnit",
     "ReLUSelfAttention",
