@@ -26,6 +26,7 @@ def assemble_batch(
     history: Tensor | None = None,
     history_length: Tensor | None = None,
     history_category: Tensor | None = None,
+    context: dict[str, Tensor] | None = None,
 ) -> SessionBatch:
     """Build a :class:`SessionBatch` from already concatenated session pieces.
 
@@ -58,6 +59,7 @@ def assemble_batch(
         history=history,
         history_length=history_length,
         history_category=history_category,
+        context=context,
     )
 
 
@@ -77,11 +79,13 @@ def store_batch(
     history: Tensor | None = None,
     history_length: Tensor | None = None,
     history_category: Tensor | None = None,
+    context: dict[str, Tensor] | None = None,
 ) -> SessionBatch:
     """The :class:`SessionBatch` of pieces already offset (what :func:`assemble_batch`
     computes): ``alias`` and ``edge_index`` index the batch's nodes, the
     ``*_ptr`` [B + 1] bound each session's pieces and ``node_batch`` [N] maps
-    nodes to sessions. Only stores them, with PyG's bookkeeping."""
+    nodes to sessions. ``context`` (``{field: [B]}``) is stored as
+    ``context_<field>``. Only stores them, with PyG's bookkeeping."""
     num_sessions = node_ptr.numel() - 1
     # what SessionBatch(_base_cls=SessionBatch) makes, without PyG's metaclass
     # reading SessionData's signature with ``inspect`` on every call
@@ -106,6 +110,9 @@ def store_batch(
         if value is not None:
             store[key] = value
             slices[key], incs[key] = ptr, zeros
+    for key, value in (context or {}).items():
+        store[CONTEXT_PREFIX + key] = value
+        slices[CONTEXT_PREFIX + key], incs[CONTEXT_PREFIX + key] = session_ptr, zeros
     if category is not None:
         store["category"] = category
         slices["category"], incs["category"] = node_ptr, zeros
@@ -126,6 +133,8 @@ def store_batch(
 
 
 OPTIONAL_KEYS = ("y", "user", "category", "history", "history_length", "history_category")
+#: a sample's context field ``f`` (the hour of its request, ...) is its ``context_f`` [1]
+CONTEXT_PREFIX = "context_"
 
 
 def collate(data_list: Sequence[SessionData]) -> SessionBatch:
@@ -140,7 +149,8 @@ def collate(data_list: Sequence[SessionData]) -> SessionBatch:
     Raises:
         ValueError: on an empty list, or when the sessions do not all carry
             the same optional attributes (``y``, ``user``, ``category``,
-            ``history``, ``history_length``, ``history_category``).
+            ``history``, ``history_length``, ``history_category``, the
+            ``context_*`` fields).
     """
     if len(data_list) == 0:
         raise ValueError("collate() needs at least one session")
@@ -156,6 +166,19 @@ def collate(data_list: Sequence[SessionData]) -> SessionBatch:
             raise ValueError(f"collate(): session {missing} has no '{key}' while others have one")
         if present[0]:
             optional[key] = torch.cat([f[key] for f in fields])
+    context_keys = [k for k in fields[0] if k.startswith(CONTEXT_PREFIX)]
+    for n, f in enumerate(fields):
+        keys = [k for k in f if k.startswith(CONTEXT_PREFIX)]
+        if sorted(keys) != sorted(context_keys):
+            raise ValueError(
+                f"collate(): session {n} has context fields {sorted(keys)}, session 0 "
+                f"{sorted(context_keys)}"
+            )
+    if context_keys:
+        optional["context"] = {
+            k[len(CONTEXT_PREFIX) :]: torch.cat([f[k].view(-1) for f in fields])
+            for k in context_keys
+        }
     return assemble_batch(
         x=torch.cat([f["x"] for f in fields]),
         alias=torch.cat([f["alias"] for f in fields]),

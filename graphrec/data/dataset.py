@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from graphrec.data.collate import store_batch
 from graphrec.data.graph import WEIGHTINGS, _cumsum0, _ptr, graph_pieces
 from graphrec.data.session_data import Precollated, SessionBatch, SessionData
+from graphrec.nn.field_embedding import is_field_name
 from graphrec.serialization import safe_torch_load
 
 FORMAT_VERSION = 4
@@ -222,6 +223,21 @@ class SessionDataset(Dataset):
             interacted with).
         num_users (int, optional): the largest user id (default: the largest
             in ``user``).
+        item_features (dict, optional): ``{field: LongTensor [num_items + 1]
+            or [num_items + 1, W]}``: side fields per item (a brand; or a
+            multi-valued field such as genres, padded with 0), value ids
+            ``1 ..``, 0 = unknown; row 0 (padding) all 0. Static per item: a
+            model keeps them (see :class:`graphrec.nn.FieldEmbedding`).
+        user_features (dict, optional): ``{field: LongTensor [num_users + 1]
+            or [num_users + 1, W]}``: profile fields per user (age bucket,
+            gender), 0 = unknown; row 0 (the unknown user) all 0.
+        context (dict, optional): ``{field: LongTensor [S]}``: context fields
+            per sample (the hour, the weekday of its target click), 0 =
+            unknown; a batch carries them as ``context_<field>`` [B].
+        context_sizes (dict, optional): ``{field: number of values}`` of the
+            context fields (24 hours: values 1 .. 24), so that a model built
+            from a split accepts the values another split may hold. (default:
+            the largest value of each field in this split)
         name (str): a label for messages and reports. (default: ``"sessions"``)
         check (bool): check that every cut lies inside its session. Off only
             for cuts checked already: :meth:`load` and a processed file (whose
@@ -250,6 +266,10 @@ class SessionDataset(Dataset):
         user_items: tuple[Tensor, Tensor] | None = None,
         num_users: int | None = None,
         name: str = "sessions",
+        item_features: dict[str, Tensor] | None = None,
+        user_features: dict[str, Tensor] | None = None,
+        context: dict[str, Tensor] | None = None,
+        context_sizes: dict[str, int] | None = None,
         *,
         check: bool = True,
     ) -> None:
@@ -297,6 +317,18 @@ class SessionDataset(Dataset):
             num_users = int(user.max())
         self.num_users = int(num_users or 0)
         self.name = name
+        self.item_features = _feature_tables(item_features, num_items, "item_features")
+        self.user_features = _feature_tables(user_features, self.num_users, "user_features")
+        self.context = _context(context, y.numel())
+        #: ``{field: number of values}`` of every context field (value ids ``1 .. n``)
+        self.context_sizes = {**field_sizes(self.context), **(context_sizes or {})}
+        extra = set(self.context_sizes) - set(self.context)
+        if extra:
+            raise ValueError(f"context_sizes for field(s) {sorted(extra)} without context")
+        for key, size in self.context_sizes.items():
+            top = int(self.context[key].max()) if self.context[key].numel() else 0
+            if top > size:
+                raise ValueError(f"context[{key!r}] holds {top}, above its size {size}")
         #: the log's own ids when they are not integers (``[None, label of 1, ...]``);
         #: set by :func:`graphrec.datasets.load_click_log`
         self.item_labels: list | None = None
@@ -460,6 +492,8 @@ class SessionDataset(Dataset):
         for key in ("user", "category", "history", "history_length", "history_category"):
             if key in one:
                 data[key] = one[key]
+        for key in self.context:
+            data[f"context_{key}"] = one[f"context_{key}"]
         return data
 
     def subset(self, index: slice | Sequence[int] | Tensor) -> SessionDataset:
@@ -486,6 +520,10 @@ class SessionDataset(Dataset):
             user_items=self.user_items,
             num_users=self.num_users,
             name=f"{self.name}[{index.numel()} samples]",
+            item_features=self.item_features,
+            user_features=self.user_features,
+            context={k: v[index] for k, v in self.context.items()},
+            context_sizes=self.context_sizes,
             check=False,  # cuts of this dataset's, checked already
         )
         out.item_labels, out.user_labels = self.item_labels, self.user_labels
@@ -543,6 +581,7 @@ class SessionDataset(Dataset):
             user=None if self.user is None else self.user[index],
             item_category=self.item_category,
             history=None if self.history is None else self._histories(index),
+            context={k: v[index] for k, v in self.context.items()},
         )
 
     def _histories(self, index: Tensor) -> tuple[Tensor, Tensor]:
@@ -610,6 +649,9 @@ class SessionDataset(Dataset):
             state.update(zip(keys, self.history, strict=True))
         if self.user_items is not None:
             state["user_items.items"], state["user_items.ptr"] = self.user_items
+        for group in ("item_features", "user_features", "context", "context_sizes"):
+            for key, value in getattr(self, group).items():
+                state[f"{group}.{key}"] = value
         return state
 
     @classmethod
@@ -639,6 +681,10 @@ class SessionDataset(Dataset):
             user_items=user_items,
             num_users=state["num_users"],
             name=state["name"],
+            **{
+                group: _group(state, group)
+                for group in ("item_features", "user_features", "context", "context_sizes")
+            },
             check=False,  # checked when built, and written by state_dict
         )
 
@@ -653,6 +699,71 @@ class SessionDataset(Dataset):
         return cls.from_state_dict(safe_torch_load(path, mmap=mmap))
 
 
+def _feature_tables(
+    tables: dict[str, Tensor] | None, num_rows: int, what: str
+) -> dict[str, Tensor]:
+    """Checked ``{field: LongTensor [num_rows + 1, W]}`` (a 1-D table gets ``W = 1``)."""
+    out: dict[str, Tensor] = {}
+    for name, table in check_field_names(tables, what).items():
+        table = torch.as_tensor(table)
+        if table.is_floating_point() or table.dtype == torch.bool:
+            raise ValueError(f"{what}[{name!r}]: value ids must be integers, got {table.dtype}")
+        table = table.long()
+        table = table.unsqueeze(1) if table.dim() == 1 else table
+        if table.dim() != 2 or table.size(0) != num_rows + 1 or table.size(1) < 1:
+            raise ValueError(
+                f"{what}[{name!r}]: needs {num_rows + 1} rows (row 0 = padding / unknown), "
+                f"got shape {tuple(table.shape)}"
+            )
+        if table.numel() and int(table.min()) < 0:
+            raise ValueError(f"{what}[{name!r}]: value ids must be >= 0 (0 = unknown)")
+        if bool(table[0].any()):
+            raise ValueError(f"{what}[{name!r}]: row 0 (padding / unknown) must hold only 0")
+        out[name] = table
+    return out
+
+
+def _context(context: dict[str, Tensor] | None, num_samples: int) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    for name, values in check_field_names(context, "context").items():
+        values = torch.as_tensor(values)
+        if values.is_floating_point() or values.dtype == torch.bool:
+            raise ValueError(f"context[{name!r}]: value ids must be integers, got {values.dtype}")
+        if values.shape != (num_samples,):
+            raise ValueError(
+                f"context[{name!r}]: needs one value per sample ({num_samples}), "
+                f"got shape {tuple(values.shape)}"
+            )
+        if values.numel() and int(values.min()) < 0:
+            raise ValueError(f"context[{name!r}]: value ids must be >= 0 (0 = unknown)")
+        out[name] = values.long()
+    return out
+
+
+def check_field_names(fields: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """``fields`` (or ``{}``), refusing a name that is not an identifier."""
+    if fields is None:
+        return {}
+    if not isinstance(fields, dict):
+        raise TypeError(
+            f"{what} must be a dict of field name -> tensor, got {type(fields).__name__}"
+        )
+    for name in fields:
+        if not is_field_name(name):
+            raise ValueError(f"{what}: field name {name!r} is not an identifier")
+    return dict(fields)
+
+
+def _group(state: dict[str, Any], group: str) -> dict[str, Tensor]:
+    prefix = f"{group}."
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def field_sizes(tables: dict[str, Tensor]) -> dict[str, int]:
+    """``{field: largest value id}`` (at least 1) of feature tables or contexts."""
+    return {k: max(1, int(v.max()) if v.numel() else 0) for k, v in tables.items()}
+
+
 def batch_of_clicks(
     clicks: np.ndarray,
     lengths: np.ndarray,
@@ -661,6 +772,7 @@ def batch_of_clicks(
     user: Tensor | None = None,
     item_category: Tensor | None = None,
     history: tuple[Tensor, Tensor] | None = None,
+    context: dict[str, Tensor] | None = None,
 ) -> SessionBatch:
     """The :class:`SessionBatch` of click sequences given flat, graphs built now.
 
@@ -674,6 +786,8 @@ def batch_of_clicks(
             table; the batch gets its nodes' and histories' categories.
         history (tuple, optional): ``(items, length)``: the histories'
             items concatenated and the length of each ([B]).
+        context (dict, optional): ``{field: LongTensor [B]}``, carried as
+            ``context_<field>``.
     """
     g = graph_pieces(clicks, lengths, weighting)
     t = torch.from_numpy
@@ -696,6 +810,7 @@ def batch_of_clicks(
         y=y,
         user=user,
         category=None if item_category is None else item_category[x],
+        context=context,
         **extra,
     )
 

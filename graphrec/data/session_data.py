@@ -39,6 +39,10 @@ class SessionData(Data):
             so that the concatenated ``history`` splits per session.
         history_category (LongTensor [H], optional): the category of each
             history item.
+        context_<field> (LongTensor [1], optional): a context field of the
+            sample (``context_hour``: the hour of its target click), 0 =
+            unknown. Item and user fields are not carried: they are static per
+            item and per user, and a model keeps their tables.
 
     In a batch (:class:`SessionBatch`) the same methods give the chain-graph
     view of the click sequences that the sequential models read.
@@ -173,7 +177,7 @@ the graph, it offers the chain-graph view read by the sequential models:
 :meth:`sequences`, :meth:`last_click`, :meth:`chain_edge_index`, and ``y`` [B].
 Optional per-session fields: ``user`` [B], per-node ``category``, and the
 long-term history (``history``, ``history_length`` [B], ``history_category``;
-:meth:`histories` pads it).
+:meth:`histories` pads it), and context fields ``context_<field>`` [B].
 """
 
 

@@ -241,3 +241,68 @@ def test_prefix_samples_match_the_augmentation():
     _, aug_lengths, _, aug_session = prefix_augment(items, ptr)
     assert torch.equal(lengths, aug_lengths) and torch.equal(session, aug_session)
     assert lengths.tolist() == [3, 2, 1, 1]
+
+
+# -- side fields ---------------------------------------------------------------------
+def with_fields(**extra):
+    base = make([[1, 2, 3, 4], [2, 5], [3, 1, 2]])
+    n = len(base)
+    fields = dict(
+        item_features={
+            "brand": torch.tensor([0, 1, 2, 1, 0, 2]),
+            "genre": torch.tensor([[0, 0], [1, 2], [3, 0], [0, 0], [2, 2], [1, 0]]),
+        },
+        context={"hour": torch.arange(1, n + 1)},
+    )
+    fields.update(extra)
+    return SessionDataset(
+        base.sessions, base.sample_session, base.target_position, base.num_items, **fields
+    )
+
+
+def test_context_travels_with_every_sample():
+    data = with_fields()
+    index = [4, 0, 2]
+    batch = data.batch(index)
+    assert batch.context_hour.tolist() == [5, 1, 3]  # the samples' own, in batch order
+    assert data[4].context_hour.tolist() == [5]
+    ref = collate([data[i] for i in index])
+    assert torch.equal(ref.context_hour, batch.context_hour)
+    assert [d.context_hour.item() for d in batch.to_data_list()] == [5, 1, 3]
+    sub = data[1:3]
+    assert sub.context["hour"].tolist() == [2, 3]
+    assert sub.item_features["genre"].shape == (6, 2)
+    assert "context_hour" not in make([[1, 2, 3]]).batch([0])  # unchanged without fields
+
+
+def test_collate_refuses_mixed_context():
+    data = with_fields()
+    other = make([[1, 2, 3]])
+    with pytest.raises(ValueError, match="context fields"):
+        collate([data[0], other[0]])
+
+
+def test_fields_survive_save_and_load(tmp_path):
+    data = with_fields(user_features=None)
+    data.save(tmp_path / "d.pt")
+    back = SessionDataset.load(tmp_path / "d.pt")
+    assert back.item_features["brand"].shape == (6, 1)  # a 1-D table is one column
+    assert torch.equal(back.item_features["genre"], data.item_features["genre"])
+    assert torch.equal(back.context["hour"], data.context["hour"])
+    assert back.user_features == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"item_features": {"brand": torch.tensor([0, 1, 2])}}, r"brand.*6 rows"),
+        ({"item_features": {"brand": torch.tensor([1, 1, 2, 1, 0, 2])}}, "row 0"),
+        ({"item_features": {"brand": torch.tensor([0, -1, 2, 1, 0, 2])}}, ">= 0"),
+        ({"item_features": {"brand": torch.tensor([0.0, 1, 2, 1, 0, 2])}}, "integers"),
+        ({"item_features": {"shop id": torch.zeros(6, dtype=torch.long)}}, "identifier"),
+        ({"context": {"hour": torch.tensor([1, 2])}}, "one value per sample"),
+    ],
+)
+def test_bad_fields_are_refused(extra, message):
+    with pytest.raises(ValueError, match=message):
+        with_fields(**extra)
