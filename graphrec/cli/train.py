@@ -283,7 +283,9 @@ def add_train_arguments(
         "--model-arg",
         action="append",
         metavar="NAME=VALUE",
-        help="a constructor argument of the model, e.g. variant=code (repeatable)",
+        help="a constructor argument of the model, e.g. variant=code (repeatable); "
+        "side fields: every field of the data by default, item_fields=genre,year to choose, "
+        "item_fields=none (or user_fields=, context_fields=) to switch them off",
     )
     p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
     p.add_argument("--root", default=None, help="data root (default: $GRAPHREC_DATA or ./datasets)")

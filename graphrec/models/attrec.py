@@ -88,6 +88,11 @@ class AttRec(RetrievalRecommender):
             probabilities, since AttRec has no softmax), and the hinge loss also
             takes the session's own items as negatives, so that the bonus learns
             when a session repeats and when it does not. (default: ``False``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields (brand, genres) whose vectors are summed into every item's
+            vector, in the input and on the scored side alike
+            (:meth:`~graphrec.models.base.RetrievalRecommender.item_table`);
+            ``build_model(name, dataset)`` takes them from the data. (default: none)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -108,6 +113,7 @@ class AttRec(RetrievalRecommender):
         max_norm: float | None = 1.0,
         metric: str = "l2",
         repeat: bool = False,
+        item_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__(num_items)
         if metric not in METRICS:
@@ -138,6 +144,7 @@ class AttRec(RetrievalRecommender):
         # the repeat term: RepeatExplore's gate and attention, as a bonus in distance units
         self.init_repeat(repeat, False, d * (2 if self.weight_long else 1))
         self.repeat_bonus = nn.Parameter(torch.zeros(())) if repeat else None
+        self.init_fields(d, item_fields=item_fields)  # summed into X, the short-term item side
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -150,6 +157,7 @@ class AttRec(RetrievalRecommender):
             self.item_embedding.weight[0].zero_()
             if self.item_long is not None:
                 self.item_long.weight[0].zero_()
+        self.reset_fields(std)
         self.attention.reset_parameters()
         if self.repeat_explore is not None:
             self.repeat_explore.reset_parameters()
@@ -176,7 +184,7 @@ class AttRec(RetrievalRecommender):
         mask = items > 0
         # right-aligned: the last click always sits at position window - 1
         positions = torch.arange(self.window, device=items.device).expand_as(items)
-        x = clip_norm(self.item_embedding(items), self.max_norm)
+        x = clip_norm(self.embed_item_rows(items), self.max_norm)
         return self.attention(x, mask, positions)
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
@@ -193,7 +201,7 @@ class AttRec(RetrievalRecommender):
     def item_rows(self, items: Tensor) -> Tensor:
         """``[..., 2d]`` (or ``[..., d]``): the item vectors of ``items``."""
         long_scale, short_scale = self._scales("item")
-        x = clip_norm(self.item_embedding(items), self.max_norm) * short_scale
+        x = clip_norm(self.embed_item_rows(items), self.max_norm) * short_scale
         if self.weight_long == 0:
             return x
         v = clip_norm(self.item_long(items), self.max_norm)
@@ -257,5 +265,5 @@ class AttRec(RetrievalRecommender):
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"hidden_channels={self.hidden_channels}, window={self.window}, "
             f"omega={self.weight_long:g}, metric={self.metric!r}"
-            f"{', repeat=True' if self.repeat else ''})"
+            f"{', repeat=True' if self.repeat else ''}{self.fields_repr()})"
         )

@@ -16,6 +16,7 @@ from graphrec.checks import check_int, checked_init, warn_caller
 from graphrec.data import SessionBatch, SessionDataset, collate, encode_item_ids, session_graph
 from graphrec.data.dataset import integer_ids
 from graphrec.data.graph import WEIGHTINGS
+from graphrec.nn.field_embedding import FieldEmbedding, check_fields
 from graphrec.nn.functional import (
     GradientSink,
     full_softmax_cross_entropy,
@@ -78,6 +79,14 @@ class SessionRecommender(nn.Module):
         #: builds its graphs with it, :meth:`check_data` refuses other graphs
         #: (models that read the edge weights). ``None`` until known.
         self.graph_weighting: str | None = None
+        #: ``{name: largest value id}`` of the side fields the model was built
+        #: with (constructor arguments of the models that take them; see :meth:`init_fields`)
+        self.item_fields: dict[str, int] = {}
+        self.user_fields: dict[str, int] = {}
+        self.context_fields: dict[str, int] = {}
+        self.item_field_embedding: FieldEmbedding | None = None
+        self.user_field_embedding: FieldEmbedding | None = None
+        self.context_embedding: nn.ModuleDict | None = None
 
     #: whether the model reads the graphs' edge weights (SR-GNN), not only the clicks
     reads_edge_weights: bool = False
@@ -126,6 +135,104 @@ class SessionRecommender(nn.Module):
         if int(item_category.max()) > num_categories or int(item_category.min()) < 0:
             raise ValueError(f"categories must lie in 0..{num_categories}")
         self.item_category.copy_(item_category)
+
+    # -- side fields --------------------------------------------------------------
+    def init_fields(
+        self,
+        channels: int,
+        item_fields: dict[str, int] | None = None,
+        user_fields: dict[str, int] | None = None,
+        context_fields: dict[str, int] | None = None,
+    ) -> None:
+        """Set up the constructor's side fields (each ``{name: largest value id}``):
+        item fields and user profile fields looked up in tables the model keeps
+        (:class:`graphrec.nn.FieldEmbedding`, filled by :meth:`set_item_features`
+        and :meth:`set_user_features`), and context fields read from the batch
+        (``context_<name>``), each embedded in ``channels``."""
+        self.item_fields = check_fields(item_fields, "item_fields")
+        self.user_fields = check_fields(user_fields, "user_fields")
+        self.context_fields = check_fields(context_fields, "context_fields")
+        num_users = getattr(self, "num_users", 0)
+        if self.user_fields and not num_users:
+            raise ValueError("user_fields need users (num_users > 0): they are looked up by user")
+        self.item_field_embedding = (
+            FieldEmbedding(self.num_items, self.item_fields, channels) if self.item_fields else None
+        )
+        self.user_field_embedding = (
+            FieldEmbedding(num_users, self.user_fields, channels) if self.user_fields else None
+        )
+        self.context_embedding = (
+            nn.ModuleDict(
+                {
+                    k: nn.Embedding(n + 1, channels, padding_idx=0)
+                    for k, n in self.context_fields.items()
+                }
+            )
+            if self.context_fields
+            else None
+        )
+
+    def fields_repr(self) -> str:
+        """The side fields for a model's ``__repr__`` (empty without any)."""
+        text = ""
+        for key in ("item_fields", "user_fields", "context_fields"):
+            names = list(getattr(self, key))
+            if names:
+                text += f", {key}={names}"
+        return text
+
+    def reset_fields(self, std: float) -> None:
+        """Value embeddings of every side field :math:`\\mathcal{N}(0, \\text{std}^2)`,
+        the "unknown" rows zero."""
+        for layer in (self.item_field_embedding, self.user_field_embedding):
+            if layer is not None:
+                layer.reset_parameters(std)
+        for emb in (self.context_embedding or {}).values():
+            nn.init.normal_(emb.weight, std=std)
+            with torch.no_grad():
+                emb.weight[0].zero_()
+
+    def set_item_features(self, tables: dict[str, Tensor]) -> None:
+        """Store the value ids of every item field (``{name: [num_items + 1]`` or
+        ``[num_items + 1, W]}``, e.g. ``dataset.item_features``; fields the
+        model was not built with are ignored)."""
+        _set_tables(self.item_field_embedding, tables, type(self).__name__, "item")
+
+    def set_user_features(self, tables: dict[str, Tensor]) -> None:
+        """Store the value ids of every user field (``{name: [num_users + 1]}``)."""
+        _set_tables(self.user_field_embedding, tables, type(self).__name__, "user")
+
+    def user_field_vectors(self, users: Tensor) -> list[Tensor]:
+        """``[B, d]`` per user field of ``users`` (ids from :func:`batch_users`)."""
+        if self.user_field_embedding is None:
+            return []
+        return self.user_field_embedding(users)
+
+    def context_vectors(self, batch: SessionBatch) -> list[Tensor]:
+        """``[B, d]`` per context field of the batch (``context_<name>``); a batch
+        without a field (``recommend`` without ``contexts``) gives its unknown
+        value 0.
+
+        Raises:
+            ValueError: a value outside ``0 .. n`` of its field.
+        """
+        if self.context_embedding is None:
+            return []
+        out = []
+        for name, emb in self.context_embedding.items():
+            values = batch.get(f"context_{name}")
+            if values is None:
+                values = batch.y.new_zeros(batch.num_sessions) if "y" in batch else None
+                values = batch.alias.new_zeros(batch.num_sessions) if values is None else values
+            elif not torch.compiler.is_exporting() and values.numel():
+                size = self.context_fields[name]
+                if int(values.min()) < 0 or int(values.max()) > size:
+                    raise ValueError(
+                        f"context field {name!r}: values must lie in 0..{size} (0 = unknown), "
+                        f"got {int(values.min())}..{int(values.max())}"
+                    )
+            out.append(emb(values))
+        return out
 
     def check_data(self, dataset: Any, what: str | None = None) -> None:
         """Refuse data of another catalogue than the model's.
@@ -189,6 +296,14 @@ class SessionRecommender(nn.Module):
                         "or build it with build_model(name, dataset))"
                     )
                 raise ValueError(f"{what} and {name} give items different categories{hint}")
+        _check_tables(self.item_field_embedding, dataset.item_features, what, name, "item")
+        _check_tables(self.user_field_embedding, dataset.user_features, what, name, "user")
+        missing = sorted(set(self.context_fields) - set(dataset.context))
+        if missing:
+            warn_caller(
+                f"{what} reads the context field(s) {missing}, which {name} lacks: "
+                "they are taken as unknown (0)"
+            )
         weighting = self.graph_weighting
         if self.reads_edge_weights and weighting not in (None, dataset.weighting):
             raise ValueError(
@@ -255,6 +370,7 @@ class SessionRecommender(nn.Module):
         return_scores: bool = False,
         users: Sequence[Any] | None = None,
         histories: Sequence[Sequence[Any]] | None = None,
+        contexts: Sequence[dict[str, int]] | None = None,
     ) -> Any:
         """Top-``k`` next items for sessions given in original item ids.
 
@@ -270,6 +386,10 @@ class SessionRecommender(nn.Module):
                 ids; 0 or ``None`` = unknown.
             histories (list of lists, optional): each session's long-term
                 history (original item ids, oldest first; may be empty).
+            contexts (list of dicts, optional): each session's context
+                fields, ``{name: value id}`` (models with ``context_fields``;
+                a field left out is unknown, 0). The items' and users' own
+                fields come from the tables the model keeps.
 
         Returns:
             LongTensor ``[S, k]`` of original item ids, best first (a list
@@ -285,7 +405,7 @@ class SessionRecommender(nn.Module):
             raise ValueError(f"k must lie in 1..{self.num_items}, got {k}")
         if len(sessions) == 0:
             raise ValueError("recommend() needs at least one session")
-        for what, values in (("users", users), ("histories", histories)):
+        for what, values in (("users", users), ("histories", histories), ("contexts", contexts)):
             if values is not None and len(values) != len(sessions):
                 raise ValueError(f"{len(values)} {what} for {len(sessions)} sessions")
         name = type(self).__name__
@@ -295,6 +415,9 @@ class SessionRecommender(nn.Module):
         if histories is not None and not self.reads_history:
             warn_caller(f"{name} reads no long-term history: histories are ignored")
             histories = None
+        if contexts is not None and not self.context_fields:
+            warn_caller(f"{name} reads no context fields: contexts are ignored")
+            contexts = None
         was_training = self.training
         self.eval()
         device = self.item_ids.device
@@ -310,14 +433,16 @@ class SessionRecommender(nn.Module):
                 if histories is not None:
                     history = self._encode(histories[n])
                 user = None if users is None else self._encode_user(users[n])
+                context = None if contexts is None else self._context(contexts[n])
             except ValueError as e:
                 raise ValueError(f"session {n}: {e}") from None
             weighting = self.graph_weighting or "binary"
-            graphs.append(
-                session_graph(
-                    compact, weighting=weighting, user=user, category=category, history=history
-                )
+            graph = session_graph(
+                compact, weighting=weighting, user=user, category=category, history=history
             )
+            for key, value in (context or {}).items():
+                graph[f"context_{key}"] = value
+            graphs.append(graph)
         batch = collate(graphs).to(device)
         scores = self.score(batch)
         if exclude_seen:
@@ -352,6 +477,24 @@ class SessionRecommender(nn.Module):
         if unknown:
             raise ValueError(f"item id {unknown[0]!r} is not in the catalogue")
         return torch.tensor([lookup[i] for i in ids], dtype=torch.long)
+
+    def _context(self, context: dict[str, int]) -> dict[str, Tensor]:
+        """A request's context fields as ``[1]`` tensors, every field of the model
+        present (0 where not given)."""
+        if not isinstance(context, dict):
+            raise ValueError(f"a context is a dict of field -> value id, got {context!r}")
+        unknown = sorted(set(context) - set(self.context_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown context field(s) {unknown}; the model reads {sorted(self.context_fields)}"
+            )
+        out = {}
+        for key, size in self.context_fields.items():
+            value = int(integer_ids([context.get(key, 0)], f"context {key!r} value")[0])
+            if not 0 <= value <= size:
+                raise ValueError(f"context {key!r}: value {value} outside 0..{size} (0 = unknown)")
+            out[key] = torch.tensor([value])
+        return out
 
     def _encode_user(self, user: Any) -> int | None:
         if user is None:
@@ -392,6 +535,13 @@ class RetrievalRecommender(SessionRecommender):
     ``F.cross_entropy``, which measured faster there); a model with
     another metric or loss overrides :meth:`loss`. The faiss path of the
     evaluator builds an inner-product or an L2 index after ``metric``.
+
+    **Item fields** (``item_fields``, see :meth:`init_fields`): an item's
+    vector is its own embedding plus the sum of its fields' vectors
+    (:meth:`item_table`), in the session's input (:meth:`lookup_items`) and on
+    the scored side alike. A sum, not a concatenation, keeps the vectors at
+    ``d`` and the score an inner product with one table, so the blocked
+    products, the fused softmax and the faiss index serve unchanged.
 
     The full-catalogue :meth:`score` is always
     ``similarity(session_embedding(batch), item_vectors(), metric)``: the
@@ -436,12 +586,28 @@ class RetrievalRecommender(SessionRecommender):
         """``[B, d]`` session representations."""
         raise NotImplementedError  # abstract
 
+    def item_table(self) -> Tensor:
+        """``[num_items + 1, d]``: every item's own vector, plus the sum of its
+        fields' vectors when the model has item fields (before ``normalize``)."""
+        weight = self.item_embedding.weight
+        if self.item_field_embedding is None:
+            return weight
+        index = torch.arange(self.num_items + 1, device=weight.device)
+        return weight + self.item_field_embedding.sum(index)
+
+    def embed_item_rows(self, index: Tensor) -> Tensor:
+        """Rows ``index`` of :meth:`item_table`, computed for those rows only."""
+        e = self.item_embedding(index)
+        if self.item_field_embedding is None:
+            return e
+        return e + self.item_field_embedding.sum(index)
+
     def item_vectors(self) -> Tensor:
         """``[num_items + 1, d]``: the vectors sessions are scored against (unit
         vectors with ``normalize``; the padding row stays zero)."""
         if self.normalize:
-            return F.normalize(self.item_embedding.weight, dim=-1)
-        return self.item_embedding.weight
+            return F.normalize(self.item_table(), dim=-1)
+        return self.item_table()
 
     def init_repeat(self, repeat: bool, mask_explore: bool, hidden_channels: int) -> None:
         """Set up the constructor's ``repeat`` / ``mask_explore`` options (every
@@ -511,8 +677,10 @@ class RetrievalRecommender(SessionRecommender):
     #: set by :meth:`loss` while it embeds the batch (see :meth:`lookup_items`)
     _sink: GradientSink | None = None
 
-    def lookup_items(self, index: Tensor) -> Tensor:
-        """Rows ``index`` of ``item_embedding`` (padding row 0 gets no gradient).
+    def lookup_items(self, index: Tensor, with_fields: bool = True) -> Tensor:
+        """Rows ``index`` of ``item_embedding`` (padding row 0 gets no gradient),
+        plus the item fields' vectors (:meth:`embed_item_rows`) unless
+        ``with_fields=False`` (SDM concatenates its fields instead).
 
         Inside :meth:`loss` (on a CPU) the table also receives the dense
         gradient of the full softmax, so the lookup's rows are added into
@@ -521,6 +689,9 @@ class RetrievalRecommender(SessionRecommender):
         copying the first, to sum them. Elsewhere the gradient is the usual
         dense one, as ``nn.Embedding``'s.
         """
+        if with_fields and self.item_field_embedding is not None:  # the item's and its fields'
+            e = self.embed_item_rows(index)
+            return F.normalize(e, dim=-1) if self.normalize else e
         if self.normalize:  # NISER: unit item vectors in the input too
             return F.normalize(F.embedding(index, self.item_embedding.weight, 0), dim=-1)
         return sink_embedding(index, self.item_embedding.weight, self._sink)
@@ -568,6 +739,46 @@ def _repeat_repr(model: RetrievalRecommender) -> str:
     if model.repeat_explore is not None:
         text += ", repeat=True" + (", mask_explore=True" if model.mask_explore else "")
     return text
+
+
+def _set_tables(layer: FieldEmbedding | None, tables: dict[str, Tensor], name: str, kind: str):
+    if layer is None:
+        raise ValueError(f"this {name} has no {kind} fields ({kind}_fields is empty)")
+    missing = sorted(set(layer.fields) - set(tables))
+    if missing:
+        raise ValueError(
+            f"{name} reads the {kind} field(s) {missing}; the tables given have {sorted(tables)}"
+        )
+    layer.set_tables({k: tables[k] for k in layer.fields})
+
+
+def _check_tables(
+    layer: FieldEmbedding | None, tables: dict[str, Tensor], what: str, name: str, kind: str
+) -> None:
+    """Refuse side fields that differ from the model's, or a model whose tables were
+    never set (one source of truth: the tables the model keeps)."""
+    if layer is None:
+        return
+    for field, table in layer.tables().items():
+        if not bool(table.any()):
+            raise ValueError(
+                f"{what} has no values for its {kind} field {field!r} (built by hand? call "
+                f"set_{kind}_features, or build it with build_model(name, dataset))"
+            )
+        data = tables.get(field)
+        if data is not None and not torch.equal(
+            _pad_width(table.cpu(), data), _pad_width(data, table)
+        ):
+            raise ValueError(f"{what} and {name} give {kind}s different values of {field!r}")
+
+
+def _pad_width(table: Tensor, other: Tensor) -> Tensor:
+    """``table`` padded with 0 columns to the width of ``other`` (when narrower);
+    a different number of rows is left for ``torch.equal`` to refuse."""
+    width = max(table.size(1), other.size(1))
+    if table.size(1) == width:
+        return table
+    return torch.cat([table, table.new_zeros(table.size(0), width - table.size(1))], 1)
 
 
 def similarity_pairs(queries: Tensor, items: Tensor, metric: str = "dot") -> Tensor:

@@ -97,6 +97,18 @@ class DIEN(RankingRecommender):
             (default: ``"uniform"``)
         hard_k (int): hard negatives come from the retriever's top-``hard_k``.
             (default: ``100``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields, each embedded and concatenated to every behaviour and
+            candidate. (default: none)
+        user_fields (dict, optional): user profile fields (needs ``num_users``),
+            into the head. (default: none)
+        context_fields (dict, optional): context fields of the sample (the
+            batch's ``context_<name>``), into the head. (default: none)
+        field_channels (int, optional): size of each side field's vector
+            (default: ``hidden_channels``, the paper's layout, where a behaviour
+            grows by ``hidden_channels`` per item field). A smaller one keeps
+            the behaviour narrow, as the authors' code does (DIN's gives the
+            item and its category half of the width each).
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -119,6 +131,10 @@ class DIEN(RankingRecommender):
         num_negatives: int = 1,
         negative_sampling: str = "uniform",
         hard_k: int = 100,
+        item_fields: dict[str, int] | None = None,
+        user_fields: dict[str, int] | None = None,
+        context_fields: dict[str, int] | None = None,
+        field_channels: int | None = None,
     ) -> None:
         super().__init__(
             num_items,
@@ -128,6 +144,10 @@ class DIEN(RankingRecommender):
             num_negatives,
             negative_sampling,
             hard_k,
+            item_fields,
+            user_fields,
+            context_fields,
+            field_channels,
         )
         if auxiliary not in AUXILIARY:
             raise ValueError(f"auxiliary must be one of {AUXILIARY}, got {auxiliary!r}")
@@ -210,5 +230,5 @@ class DIEN(RankingRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"aux_weight={self.aux_weight}, auxiliary={self.auxiliary!r})"
+            f"aux_weight={self.aux_weight}, auxiliary={self.auxiliary!r}{self.fields_repr()})"
         )

@@ -83,6 +83,18 @@ class DIN(RankingRecommender):
             (default: ``"uniform"``)
         hard_k (int): hard negatives come from the retriever's top-``hard_k``.
             (default: ``100``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields, each embedded and concatenated to every behaviour and
+            candidate. (default: none)
+        user_fields (dict, optional): user profile fields (needs ``num_users``),
+            into the head. (default: none)
+        context_fields (dict, optional): context fields of the sample (the
+            batch's ``context_<name>``), into the head. (default: none)
+        field_channels (int, optional): size of each side field's vector
+            (default: ``hidden_channels``, the paper's layout, where a behaviour
+            grows by ``hidden_channels`` per item field). A smaller one keeps
+            the behaviour narrow, as the authors' code does (DIN's gives the
+            item and its category half of the width each).
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -107,6 +119,10 @@ class DIN(RankingRecommender):
         num_negatives: int = 1,
         negative_sampling: str = "uniform",
         hard_k: int = 100,
+        item_fields: dict[str, int] | None = None,
+        user_fields: dict[str, int] | None = None,
+        context_fields: dict[str, int] | None = None,
+        field_channels: int | None = None,
     ) -> None:
         super().__init__(
             num_items,
@@ -116,6 +132,10 @@ class DIN(RankingRecommender):
             num_negatives,
             negative_sampling,
             hard_k,
+            item_fields,
+            user_fields,
+            context_fields,
+            field_channels,
         )
         if pooling not in POOLING:
             raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
@@ -173,5 +193,5 @@ class DIN(RankingRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"pooling={self.pooling!r})"
+            f"pooling={self.pooling!r}{self.fields_repr()})"
         )

@@ -51,9 +51,14 @@ class RankingRecommender(SessionRecommender):
     Items are embedded as their item vector, concatenated with their category
     vector when the model has categories (``num_categories > 0``; the
     category of an item is the ``item_category`` buffer, set from the
-    dataset). The user, when the model has users, is one more input of the
-    prediction head. The behaviours are the session's clicks, preceded by its
-    long-term history when the batch has one (:func:`behaviour_sequence`).
+    dataset) and with one vector per item field (``item_fields``: brand,
+    genres, ...; the tables the model keeps, see
+    :class:`graphrec.nn.FieldEmbedding`), as DIN's goods, shop and category ids
+    are. The user, when the model has users, its profile fields
+    (``user_fields``) and the sample's context fields (``context_fields``,
+    the batch's ``context_<name>``) are more inputs of the prediction head.
+    The behaviours are the session's clicks, preceded by its long-term history
+    when the batch has one (:func:`behaviour_sequence`).
 
     **Training** (:meth:`loss`): each target :math:`i^+` is scored against
     ``num_negatives`` negatives :math:`i^-`:
@@ -96,6 +101,10 @@ class RankingRecommender(SessionRecommender):
         num_negatives: int = 1,
         negative_sampling: str = "uniform",
         hard_k: int = 100,
+        item_fields: dict[str, int] | None = None,
+        user_fields: dict[str, int] | None = None,
+        context_fields: dict[str, int] | None = None,
+        field_channels: int | None = None,
     ) -> None:
         super().__init__(num_items)
         if negative_sampling not in NEGATIVE_SAMPLING:
@@ -125,16 +134,28 @@ class RankingRecommender(SessionRecommender):
         else:
             self.item_category = None
         self.register_buffer("item_counts", torch.ones(num_items + 1))
+        if field_channels is not None and field_channels < 1:
+            raise ValueError(f"field_channels must be >= 1, got {field_channels}")
+        self.field_channels = field_channels
+        self.init_fields(self.side_channels, item_fields, user_fields, context_fields)
         self._retriever: list[SessionRecommender] = []  # not a submodule: never saved
 
     @property
+    def side_channels(self) -> int:
+        """Size of each side field's vector (``field_channels``, else ``hidden_channels``)."""
+        return self.field_channels or self.hidden_channels
+
+    @property
     def item_channels(self) -> int:
-        """Size of an embedded item (item, plus category when present)."""
-        return self.hidden_channels * (2 if self.num_categories else 1)
+        """Size of an embedded item: item, category (when present), item fields."""
+        d = self.hidden_channels
+        return d * (1 + bool(self.num_categories)) + self.side_channels * len(self.item_fields)
 
     @property
     def user_channels(self) -> int:
-        return self.hidden_channels if self.num_users else 0
+        """Size of the head's per-session input: user, profile fields, context fields."""
+        sides = len(self.user_fields) + len(self.context_fields)
+        return self.hidden_channels * bool(self.num_users) + self.side_channels * sides
 
     def reset_embeddings(self) -> None:
         """Embeddings :math:`\\mathcal{N}(0, 0.01^2)`, padding rows zero."""
@@ -145,6 +166,7 @@ class RankingRecommender(SessionRecommender):
             self.item_embedding.weight[0].zero_()
             if self.category_embedding is not None:
                 self.category_embedding.weight[0].zero_()
+        self.reset_fields(0.01)
 
     # -- side information ---------------------------------------------------------
     def set_item_counts(self, counts: Tensor) -> None:
@@ -167,16 +189,30 @@ class RankingRecommender(SessionRecommender):
 
     # -- embeddings ---------------------------------------------------------------
     def embed_items(self, items: Tensor) -> Tensor:
-        """``[..., item_channels]``: item vectors, with their category's."""
+        """``[..., item_channels]``: item vectors, with their category's and their
+        fields' (each multi-valued field mean-pooled), concatenated."""
         e = self.item_embedding(items)
-        if self.category_embedding is None:
+        if self.category_embedding is None and self.item_field_embedding is None:
             return e
-        return torch.cat([e, self.category_embedding(self.item_category[items])], dim=-1)
+        parts = [e]
+        if self.category_embedding is not None:
+            parts.append(self.category_embedding(self.item_category[items]))
+        if self.item_field_embedding is not None:
+            parts += self.item_field_embedding(items)
+        return torch.cat(parts, dim=-1)
 
     def embed_user(self, batch: SessionBatch) -> Tensor | None:
-        if self.user_embedding is None:
+        """``[B, user_channels]``: the user's vector, its profile fields' and the
+        sample's context fields', concatenated (``None`` when the model has none)."""
+        if not self.user_channels:
             return None
-        return user_vectors(self.user_embedding, batch_users(batch, self.num_users), self.num_users)
+        users = batch_users(batch, self.num_users)
+        parts = []
+        if self.user_embedding is not None:
+            parts.append(user_vectors(self.user_embedding, users, self.num_users))
+        parts += self.user_field_vectors(users)
+        parts += self.context_vectors(batch)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
     def encode(self, batch: SessionBatch) -> dict[str, Any]:
         """Per-session state computed once and shared by all candidates.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from graphrec.data.dataset import field_sizes
 from graphrec.models.attrec import AttRec
 from graphrec.models.base import SessionRecommender
 from graphrec.models.dien import DIEN
@@ -67,8 +68,11 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
             or ``"dien"``.
         dataset (SessionDataset, optional): fills what the model takes from
             the data and ``kwargs`` does not give: ``num_items``,
-            ``num_users``, ``num_categories`` (and the item ids, item
-            categories and, for rankers, training item counts the model keeps).
+            ``num_users``, ``num_categories``, the side fields
+            (``item_fields``, ``user_fields``, ``context_fields``: every field
+            of the data the model takes; see :func:`select_fields` to choose),
+            and the item ids, item categories, field tables and, for rankers,
+            training item counts the model keeps.
         **kwargs: constructor arguments.
 
     Raises:
@@ -87,6 +91,15 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
         if "num_categories" in accepted:
             category = dataset.item_category
             kwargs.setdefault("num_categories", 0 if category is None else int(category.max()))
+        for key, group in FIELD_GROUPS.items():
+            if key not in accepted:
+                continue
+            if key == "user_fields" and key not in kwargs and not kwargs.get("num_users"):
+                continue  # profiles are looked up by user: a model without users has none
+            available = getattr(dataset, group, None) or {}
+            if group != "context_sizes":  # tables: their largest value
+                available = field_sizes(available)
+            kwargs[key] = select_fields(kwargs.get(key, ...), available, key, name)
     model = MODELS[name](**kwargs)
     if dataset is not None:
         model.set_item_ids(dataset.item_ids)
@@ -96,9 +109,42 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
         )
         if getattr(model, "item_category", None) is not None:
             model.set_item_category(dataset.item_category)
+        if model.item_fields:
+            model.set_item_features(dataset.item_features)
+        if model.user_fields:
+            model.set_user_features(dataset.user_features)
         if isinstance(model, RankingRecommender):
             model.set_item_counts(dataset.item_counts())
     return model
+
+
+#: constructor argument -> the dataset attribute its fields come from
+FIELD_GROUPS = {"item_fields": "item_features", "user_fields": "user_features",
+                "context_fields": "context_sizes"}  # fmt: skip
+
+
+def select_fields(value: Any, available: dict[str, int], key: str, model: str) -> dict[str, int]:
+    """The fields a model is built with: every field of the data (``value``
+    not given, ``...``), none (``None``, ``""``, ``"none"``), the named ones
+    (a name or several: ``"genre"``, ``("genre", "year")``, what
+    ``--model-arg item_fields=genre,year`` gives), or an explicit
+    ``{name: largest value id}``.
+
+    Raises:
+        ValueError: a named field the data does not have.
+    """
+    if value is ...:
+        return dict(available)
+    if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+        return {}
+    if isinstance(value, dict):
+        return value
+    names = [value] if isinstance(value, str) else list(value)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        have = sorted(available) or "none"
+        raise ValueError(f"{model}: {key} {unknown} not in the data (it has {have})")
+    return {n: available[n] for n in names}
 
 
 def model_name(model: SessionRecommender) -> str:

@@ -55,6 +55,21 @@ class SDM(RetrievalRecommender):
     meaningless :math:`\mathbf{p}_u`. User 0, and every session of a batch
     without ``user``, is the learned "unknown user" row of the user table.
 
+    **Side fields.** The paper embeds a click as the *concatenation* of its
+    item id, leaf category, first-level category, shop and brand vectors
+    (Sec. 3.2), and runs the long-term attention once per field (the
+    :math:`\mathbf{z}^f` above): ``num_categories`` and ``item_fields`` add
+    those features. Each multi-valued field (a movie's genres) is the mean of
+    its values' vectors. On the scored side an item is its own vector plus the
+    sum of its fields' vectors, as for every retrieval model
+    (:meth:`~graphrec.models.base.RetrievalRecommender.item_table`), so that
+    the score stays one inner product. ``user_fields`` build
+    :math:`\mathbf{e}_u` from the profile (age, gender, life stage in the
+    paper): :math:`\mathbf{e}_u = \mathbf{W}^u [\mathbf{u}; \mathbf{e}^{age};
+    \mathbf{e}^{gender}; \dots] + \mathbf{b}^u`, a dense layer to :math:`d`,
+    so that it can still serve as the attention query. The paper does not say
+    how its profile vectors are combined. Context fields are not an input of SDM.
+
     Training minimises the exact full-catalogue softmax cross-entropy
     (``softmax="full"``, the default) or, as in the paper, a sampled softmax
     (``"sampled"``: ``num_sampled`` items drawn uniformly per batch, shared by
@@ -84,6 +99,14 @@ class SDM(RetrievalRecommender):
             vectors (input and scoring) and a unit session vector. (default: ``False``)
         scale (float): with ``normalize``, the scores are ``scale`` times the
             cosine (NISER's temperature). (default: ``12``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields (the paper's leaf and first-level category, shop, brand):
+            concatenated to each click's input, and one more long-term
+            attention each (``build_model`` takes them from the data). (default: none)
+        user_fields (dict, optional): user profile fields (the paper's age,
+            gender, life stage; needs ``num_users``): :math:`\mathbf{e}_u` is
+            then a dense layer over the user vector and the profile vectors,
+            concatenated. (default: none)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -109,6 +132,8 @@ class SDM(RetrievalRecommender):
         mask_explore: bool = False,
         normalize: bool = False,
         scale: float = 12.0,
+        item_fields: dict[str, int] | None = None,
+        user_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__(num_items)
         if softmax not in SOFTMAX:
@@ -125,7 +150,8 @@ class SDM(RetrievalRecommender):
         self.softmax = softmax
         self.num_sampled = num_sampled
         d = hidden_channels
-        features = 2 if num_categories else 1
+        self.init_fields(d, item_fields=item_fields, user_fields=user_fields)
+        features = 1 + bool(num_categories) + len(self.item_fields)
         self.item_embedding = nn.Embedding(num_items + 1, d, padding_idx=0)
         self.category_embedding = (
             nn.Embedding(num_categories + 1, d, padding_idx=0) if num_categories else None
@@ -137,6 +163,8 @@ class SDM(RetrievalRecommender):
         self.lin_gate_user = nn.Linear(d, d, bias=False)  # W_1
         self.lin_gate_short = nn.Linear(d, d, bias=False)  # W_2
         self.lin_gate_long = nn.Linear(d, d)  # W_3, b
+        # e_u from the user vector and the profile fields (SDM Sec. 3.2)
+        self.lin_user = nn.Linear((1 + len(self.user_fields)) * d, d) if self.user_fields else None
         if num_categories:
             self.register_buffer("item_category", torch.zeros(num_items + 1, dtype=torch.long))
         else:
@@ -161,6 +189,9 @@ class SDM(RetrievalRecommender):
         self.self_attention._reset_parameters()
         for lin in (self.lin_long, self.lin_gate_user, self.lin_gate_short, self.lin_gate_long):
             lin.reset_parameters()
+        if self.lin_user is not None:
+            self.lin_user.reset_parameters()
+        self.reset_fields(bound / math.sqrt(3))
         if self.repeat_explore is not None:
             self.repeat_explore.reset_parameters()
 
@@ -175,20 +206,38 @@ class SDM(RetrievalRecommender):
         one per call.
 
         Returns:
-            For each id tensor, its features: ``[item]`` or ``[item, category]``.
+            For each id tensor, its features: ``[item]``, then the category and
+            each item field where the model has them.
         """
         tables = [(self.item_embedding, items)]
         if self.category_embedding is not None:
             tables.append((self.category_embedding, [self.item_category[i] for i in items]))
+        sizes = [i.numel() for i in items]
         per_feature = []
         for table, ids in tables:
             flat_ids = torch.cat([i.reshape(-1) for i in ids])
             # the item table through lookup_items: a sparse gradient inside the full-softmax loss
-            flat = self.lookup_items(flat_ids) if table is self.item_embedding else table(flat_ids)
-            chunks = flat.split([i.numel() for i in ids])
-            dim = table.embedding_dim
-            per_feature.append([c.view(*i.shape, dim) for c, i in zip(chunks, ids, strict=True)])
-        return [list(features) for features in zip(*per_feature, strict=True)]
+            # (the item's own vector: its fields follow as features of their own)
+            item = table is self.item_embedding
+            flat = self.lookup_items(flat_ids, with_fields=False) if item else table(flat_ids)
+            per_feature.append(flat)
+        if self.item_field_embedding is not None:  # one lookup per field, every id tensor at once
+            per_feature += self.item_field_embedding(torch.cat([i.reshape(-1) for i in items]))
+        d = self.hidden_channels
+        return [
+            [flat.split(sizes)[n].view(*i.shape, d) for flat in per_feature]
+            for n, i in enumerate(items)
+        ]
+
+    def user_query(self, batch: SessionBatch) -> Tensor:
+        """``[B, d]``: :math:`\\mathbf{e}_u`, the user vector (the unknown user 0
+        the mean of the known ones), through a dense layer with the profile
+        fields' vectors when the model has user fields."""
+        users = batch_users(batch, self.num_users)
+        user = user_vectors(self.user_embedding, users, self.num_users)
+        if self.lin_user is None:
+            return user
+        return self.lin_user(torch.cat([user, *self.user_field_vectors(users)], dim=-1))
 
     def short_term(self, batch: SessionBatch, user: Tensor, features: list[Tensor]) -> Tensor:
         """``[B, d]``: :math:`\\mathbf{s}_t` from the embedded clicks (item, category)."""
@@ -213,7 +262,7 @@ class SDM(RetrievalRecommender):
         return torch.tanh(self.lin_long(torch.cat(z, dim=-1)))
 
     def session_embedding(self, batch: SessionBatch) -> Tensor:
-        user = user_vectors(self.user_embedding, batch_users(batch, self.num_users), self.num_users)
+        user = self.user_query(batch)
         items, _ = batch.sequences()
         if "history_length" not in batch:
             (short,) = self._embed([items])
@@ -246,5 +295,6 @@ class SDM(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"num_heads={self.num_heads}, softmax={self.softmax!r}{_repeat_repr(self)})"
+            f"num_heads={self.num_heads}, softmax={self.softmax!r}{_repeat_repr(self)}"
+            f"{self.fields_repr()})"
         )

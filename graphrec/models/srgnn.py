@@ -51,6 +51,11 @@ class SRGNN(RetrievalRecommender):
             vectors (input and scoring) and a unit session vector. (default: ``False``)
         scale (float): with ``normalize``, the scores are ``scale`` times the
             cosine (NISER's temperature). (default: ``12``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields (brand, genres) whose vectors are summed into every item's
+            vector, in the input and on the scored side alike
+            (:meth:`~graphrec.models.base.RetrievalRecommender.item_table`);
+            ``build_model(name, dataset)`` takes them from the data. (default: none)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -70,6 +75,7 @@ class SRGNN(RetrievalRecommender):
         mask_explore: bool = False,
         normalize: bool = False,
         scale: float = 12.0,
+        item_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__(num_items)
         if hidden_channels < 1 or num_layers < 1:
@@ -85,6 +91,7 @@ class SRGNN(RetrievalRecommender):
         self.lin_hybrid = nn.Linear(2 * hidden_channels, hidden_channels) if hybrid else None
         self.init_repeat(repeat, mask_explore, hidden_channels)
         self.init_normalize(normalize, scale)
+        self.init_fields(hidden_channels, item_fields=item_fields)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -94,6 +101,7 @@ class SRGNN(RetrievalRecommender):
             nn.init.uniform_(p, -bound, bound)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
+        self.reset_fields(bound / 3**0.5)  # the same spread, "unknown" rows zero
         if self.repeat_explore is not None:
             self.repeat_explore.reset_parameters()
 
@@ -123,5 +131,5 @@ class SRGNN(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, "
             f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
-            f"hybrid={self.hybrid}{_repeat_repr(self)})"
+            f"hybrid={self.hybrid}{_repeat_repr(self)}{self.fields_repr()})"
         )

@@ -80,6 +80,11 @@ class STAMP(RetrievalRecommender):
             vectors (input and scoring) and a unit session vector. (default: ``False``)
         scale (float): with ``normalize``, the scores are ``scale`` times the
             cosine (NISER's temperature). (default: ``12``)
+        item_fields (dict, optional): ``{name: largest value id}`` of item side
+            fields (brand, genres) whose vectors are summed into every item's
+            vector, in the input and on the scored side alike
+            (:meth:`~graphrec.models.base.RetrievalRecommender.item_table`);
+            ``build_model(name, dataset)`` takes them from the data. (default: none)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` of :math:`B` sessions
@@ -97,6 +102,7 @@ class STAMP(RetrievalRecommender):
         mask_explore: bool = False,
         normalize: bool = False,
         scale: float = 12.0,
+        item_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__(num_items)
         if variant not in VARIANTS:
@@ -117,6 +123,7 @@ class STAMP(RetrievalRecommender):
         self.lin_target = nn.Linear(d, d, bias=bias)  # W_t (b_t)
         self.init_repeat(repeat, mask_explore, d)
         self.init_normalize(normalize, scale)
+        self.init_fields(d, item_fields=item_fields)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -124,6 +131,7 @@ class STAMP(RetrievalRecommender):
         nn.init.normal_(self.item_embedding.weight, std=0.002)
         with torch.no_grad():
             self.item_embedding.weight[0].zero_()
+        self.reset_fields(0.002)
         for lin in (self.lin_click, self.lin_last, self.lin_mean, self.lin_attention):
             nn.init.normal_(lin.weight, std=0.05)
         for lin in (self.lin_session, self.lin_target):
@@ -153,5 +161,5 @@ class STAMP(RetrievalRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, "
             f"hidden_channels={self.hidden_channels}, variant={self.variant!r}"
-            f"{_repeat_repr(self)})"
+            f"{_repeat_repr(self)}{self.fields_repr()})"
         )

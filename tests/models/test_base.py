@@ -342,3 +342,192 @@ def test_an_unknown_user_gets_sensible_recommendations():
     counts = torch.bincount(train.y, minlength=train.num_items + 1).float()
     popular = evaluate(Popularity(counts), test, ks=(20,))["HR@20"]
     assert unknown > popular + 0.1, (unknown, popular)
+
+
+# -- side fields (item, user, context), shared by every model ------------------------
+from graphrec.data import SessionDataset, sessions_from_lists  # noqa: E402
+from graphrec.models import build_model  # noqa: E402
+
+FIELD_MODELS = ("srgnn", "stamp", "attrec", "sdm", "din", "dien")
+BRAND = torch.tensor([0, 1, 2, 1, 3, 2, 1, 3, 2])  # 8 items
+GENRE = torch.tensor([[0, 0], [1, 2], [3, 0], [2, 2], [1, 0], [0, 0], [3, 1], [2, 0], [1, 3]])
+AGE = torch.tensor([0, 1, 2, 3, 1])  # 4 users
+
+
+def field_data(users: bool = True) -> SessionDataset:
+    items, ptr = sessions_from_lists([[1, 2, 3, 4], [2, 5, 6], [3, 1, 2, 7, 8], [8, 6, 4]])
+    data = SessionDataset.from_sessions(
+        items, ptr, 8, session_user=torch.tensor([1, 2, 3, 4]) if users else None,
+        history_length=3, num_users=4 if users else None,
+    )  # fmt: skip
+    return SessionDataset(
+        data.sessions, data.sample_session, data.target_position, 8, user=data.user,
+        history=data.history, num_users=data.num_users,
+        item_features={"brand": BRAND, "genre": GENRE},
+        user_features={"age": AGE} if users else None,
+        context={"hour": torch.arange(len(data)) % 24 + 1}, context_sizes={"hour": 24},
+    )  # fmt: skip
+
+
+def field_model(name: str, **kwargs):
+    torch.manual_seed(0)
+    return build_model(name, dataset=field_data(), **kwargs)
+
+
+def field_vectors(model, layer_name: str, ids: torch.Tensor) -> list[torch.Tensor]:
+    """Each field's vector of ``ids``, by hand: the mean of its values' rows."""
+    layer = getattr(model, layer_name)
+    out = []
+    for emb, table in zip(layer.embeddings, layer.tables().values(), strict=True):
+        rows = []
+        for i in ids.tolist():
+            values = [v for v in table[i].tolist() if v]
+            rows.append(emb.weight[values].mean(0) if values else torch.zeros(emb.embedding_dim))
+        out.append(torch.stack(rows))
+    return out
+
+
+@pytest.mark.parametrize("name", FIELD_MODELS)
+def test_build_model_reads_every_field_of_the_data(name):
+    model = field_model(name)
+    assert model.item_fields == {"brand": 3, "genre": 3}
+    ranker = name in ("din", "dien")
+    assert model.user_fields == ({"age": 3} if name in ("sdm", "din", "dien") else {})
+    assert model.context_fields == ({"hour": 24} if ranker else {})
+    assert torch.equal(model.item_field_embedding.tables()["genre"], GENRE)
+    off = field_model(name, item_fields=None)
+    assert off.item_fields == {} and off.item_field_embedding is None
+    only = field_model(name, item_fields="genre")
+    assert only.item_fields == {"genre": 3}
+    with pytest.raises(ValueError, match=r"item_fields \['shop'\] not in the data"):
+        field_model(name, item_fields=("genre", "shop"))
+
+
+@pytest.mark.parametrize("name", ("srgnn", "stamp", "sdm"))
+def test_retrieval_item_vector_adds_the_fields_on_both_sides(name):
+    model = field_model(name)
+    ids = torch.arange(9)
+    brand, genre = field_vectors(model, "item_field_embedding", ids)
+    expected = model.item_embedding.weight + brand + genre
+    torch.testing.assert_close(model.item_table(), expected)
+    assert not model.item_table()[0].any()  # padding stays zero
+    torch.testing.assert_close(model.embed_item_rows(torch.tensor([3, 1])), expected[[3, 1]])
+    batch = field_data().batch([0, 3, 5])
+    scores = model.score(batch)
+    torch.testing.assert_close(scores[:, 1:], model.session_embedding(batch) @ expected[1:].t())
+
+
+def test_attrec_adds_the_fields_to_its_short_term_item_vectors():
+    model = field_model("attrec")
+    brand, genre = field_vectors(model, "item_field_embedding", torch.arange(9))
+    x = model.item_embedding.weight + brand + genre
+    norm = x.norm(dim=-1, keepdim=True)
+    clipped = x * torch.clamp(model.max_norm / norm.clamp(min=1e-12), max=1.0)
+    rows = model.item_rows(torch.arange(9))
+    torch.testing.assert_close(
+        rows[:, -model.hidden_channels :], clipped * (1 - model.omega) ** 0.5
+    )
+
+
+@pytest.mark.parametrize("name", ("din", "dien"))
+def test_ranker_concatenates_item_fields_and_feeds_profile_and_context(name):
+    model = field_model(name)
+    ids = torch.tensor([[1, 6], [0, 8]])
+    brand, genre = field_vectors(model, "item_field_embedding", ids.view(-1))
+    expected = torch.cat([model.item_embedding.weight[ids.view(-1)], brand, genre], dim=-1)
+    torch.testing.assert_close(model.embed_items(ids), expected.view(2, 2, -1))
+    assert model.item_channels == 3 * model.hidden_channels
+    batch = field_data().batch([0, 4])
+    (age,) = field_vectors(model, "user_field_embedding", batch.user)
+    hour = model.context_embedding["hour"].weight[batch.context_hour]
+    user = model.user_embedding.weight[batch.user]
+    torch.testing.assert_close(model.embed_user(batch), torch.cat([user, age, hour], dim=-1))
+
+
+def test_sdm_attends_per_field_and_builds_e_u_from_the_profile():
+    model = field_model("sdm")
+    batch = field_data().batch([0, 4, 6])
+    items, _ = batch.sequences()
+    features = model._embed([items])[0]
+    assert len(features) == 3  # item, brand, genre: one long-term attention each
+    torch.testing.assert_close(features[0], model.item_embedding.weight[items])
+    (age,) = field_vectors(model, "user_field_embedding", batch.user)
+    user = model.user_embedding.weight[batch.user]
+    torch.testing.assert_close(model.user_query(batch), model.lin_user(torch.cat([user, age], -1)))
+    assert model.lstm.input_size == 3 * model.hidden_channels
+
+
+@pytest.mark.parametrize("name", FIELD_MODELS)
+def test_fields_are_read_batch_invariant_and_saved(name):
+    model = field_model(name).eval()
+    data = field_data()
+    batch = data.batch(list(range(len(data))))
+    scores = model.score(batch)
+    for i in range(len(data)):
+        torch.testing.assert_close(model.score(data.batch([i])), scores[i : i + 1])
+    # a field's values change the scores: the model reads them
+    genre = GENRE.clone()
+    genre[1:] = genre[1:].roll(1, 0)
+    changed = field_model(name).eval()
+    changed.set_item_features({"brand": BRAND, "genre": genre})
+    assert not torch.allclose(changed.score(batch), scores)
+    # the tables travel with the weights; the width of a multi-valued table too
+    again = build_model(name, **model.config())
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.eval().score(batch), scores)
+    loss = field_model(name).loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_a_model_without_its_tables_is_refused():
+    from graphrec import DIN
+
+    model = DIN(8, item_fields={"brand": 3})
+    with pytest.raises(
+        ValueError, match=r"no values for its item field 'brand'.*set_item_features"
+    ):
+        model.check_data(field_data())
+    model.set_item_features({"brand": BRAND, "genre": GENRE})  # extra fields are ignored
+    model.check_data(field_data())
+    other = BRAND.clone()
+    other[2] = 3
+    model.set_item_features({"brand": other})
+    with pytest.raises(ValueError, match="different values of 'brand'"):
+        model.check_data(field_data())
+    with pytest.raises(ValueError, match="no user fields"):
+        model.set_user_features({"age": AGE})
+    with pytest.raises(ValueError, match="need users"):
+        DIN(8, user_fields={"age": 3})
+
+
+def test_recommend_takes_contexts():
+    model = field_model("din").eval()
+    a = model.recommend([[1, 2]], k=8, users=[2], contexts=[{"hour": 3}], return_scores=True)[1]
+    b = model.recommend([[1, 2]], k=8, users=[2], contexts=[{"hour": 20}], return_scores=True)[1]
+    unknown = model.recommend([[1, 2]], k=8, users=[2], return_scores=True)[1]
+    assert not torch.allclose(a, b) and not torch.allclose(a, unknown)
+    with pytest.raises(ValueError, match=r"session 0: unknown context field\(s\) \['device'\]"):
+        model.recommend([[1, 2]], k=3, contexts=[{"device": 1}])
+    with pytest.raises(ValueError, match=r"value 25 outside 0\.\.24"):
+        model.recommend([[1, 2]], k=3, contexts=[{"hour": 25}])
+    batch = field_data().batch([0])
+    batch.context_hour = torch.tensor([30])
+    with pytest.raises(ValueError, match=r"context field 'hour': values must lie in 0\.\.24"):
+        model.score(batch)
+    with pytest.warns(UserWarning, match="reads no context"):
+        field_model("srgnn").recommend([[1, 2]], k=3, contexts=[{"hour": 3}])
+
+
+@pytest.mark.parametrize("name", ("din", "dien"))
+def test_field_channels_narrow_the_side_fields(name):
+    model = field_model(name, field_channels=5)
+    d = model.hidden_channels
+    assert model.item_channels == d + 2 * 5  # item, brand, genre
+    assert model.user_channels == d + 2 * 5  # user, age; hour
+    assert model.embed_items(torch.tensor([[1, 2]])).shape == (1, 2, d + 10)
+    assert model.item_field_embedding.channels == 5
+    batch = field_data().batch([0, 1, 2])
+    assert torch.isfinite(model.loss(batch))
+    with pytest.raises(ValueError, match="field_channels must be >= 1"):
+        field_model(name, field_channels=0)
