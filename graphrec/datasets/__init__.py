@@ -8,6 +8,7 @@ from graphrec.datasets.benchmark import (
 )
 from graphrec.datasets.clicklog import from_click_log, load_click_log
 from graphrec.datasets.io import data_root, read_sessions, read_srgnn_pickle, write_sessions
+from graphrec.datasets.movielens import load_movielens
 from graphrec.datasets.preprocess import preprocess_diginetica, preprocess_yoochoose
 from graphrec.datasets.registry import DATASETS, dataset_label, is_sequential, load_dataset
 from graphrec.datasets.sequential import (
@@ -31,6 +32,7 @@ __all__ = [
     "load_benchmark",
     "load_click_log",
     "load_dataset",
+    "load_movielens",
     "load_sequential",
     "load_session_folder",
     "preprocess_diginetica",

@@ -14,7 +14,7 @@ from graphrec.data.dataset import SessionDataset, _positions
 from graphrec.data.graph import _ptr
 from graphrec.datasets.io import data_root, log
 
-SEQUENTIAL = ("amazon-games",)
+SEQUENTIAL = ("amazon-games", "ml-100k")
 _FILES = {"amazon-games": "Video.txt"}
 #: Counts the files must give (SASRec's release of Amazon "Video Games", 5-core).
 EXPECTED = {
@@ -127,15 +127,17 @@ def load_sequential(
     r"""Load a user-sequential benchmark with the leave-one-out protocol.
 
     Reads ``<root>/amazon-games/Video.txt`` (``user item`` per line, each
-    user's lines in time order). Every user's sequence becomes one "session"
-    of the log: a sample's input is the most recent ``max_length`` items
-    before its target (the short-term window, a session graph like any
-    other), and its ``user`` is set. See :func:`leave_one_out` for which
+    user's lines in time order); ``"ml-100k"`` is
+    :func:`~graphrec.datasets.movielens.load_movielens`'s (with side
+    fields). Every user's sequence becomes one "session" of the log: a
+    sample's input is the most recent ``max_length`` items before its target
+    (the short-term window, a session graph like any other), and its ``user``
+    is set. See :func:`leave_one_out` for which
     targets form each split; the counts of the files are checked against
     :data:`EXPECTED`.
 
     Args:
-        name (str): ``"amazon-games"``.
+        name (str): ``"amazon-games"`` or ``"ml-100k"``.
         root (str, optional): the data root (default: ``$GRAPHREC_DATA``, else
             ``./datasets``).
         split (str): ``"train"``, ``"valid"`` or ``"test"``. (default: ``"train"``)
@@ -148,6 +150,10 @@ def load_sequential(
     """
     if name not in SEQUENTIAL:
         raise ValueError(f"unknown sequential dataset {name!r}; choose one of {SEQUENTIAL}")
+    if name == "ml-100k":  # its own files, with side fields
+        from graphrec.datasets.movielens import load_movielens
+
+        return load_movielens(root, split, max_length, history_length, valid, weighting)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     path = data_root(root) / name / _FILES[name]
