@@ -21,6 +21,8 @@ def generate_sessions(
     max_length: int = 30,
     repeat_rate: float = 0.0,
     successor_share: float = 0.6,
+    num_brands: int = 0,
+    brand_share: float = 0.3,
 ) -> dict[str, np.ndarray]:
     """Generate a click log in time order.
 
@@ -41,14 +43,25 @@ def generate_sessions(
       probability, a repeat: an item drawn uniformly from the session's
       earlier clicks (repeat consumption, what S-POP exploits). The share of
       next clicks that repeat an earlier one is then at least ``repeat_rate``
-      (the Markov process above also repeats now and then).
+      (the Markov process above also repeats now and then);
+    * with ``num_brands > 0``, items also have a brand (uniform over
+      ``1 .. num_brands``, independent of the category) and users a
+      *segment*, a profile field: the brand the user prefers (uniform). Each
+      next click that is not a repeat is then, with probability
+      ``brand_share``, a popular item of the user's brand, any category (the
+      planted side-field signal: a model that reads the items' brand and the
+      user's segment can tell these clicks apart; one that reads ids only has to
+      learn each user and item alone). Without brands no random number is
+      drawn for them, so the log of a seed is the one without brands.
 
     Returns:
         A dict with ``items`` (concatenated clicks, ids ``1 .. num_items``),
         ``ptr`` (session boundaries), ``user`` per session (ids
         ``1 .. num_users``), and
         ``item_category`` (``[num_items + 1]``, categories ``1 .. num_categories``, 0 for padding)
-        and ``successors`` (``[num_items + 1, 4]``, each item's favoured successors).
+        and ``successors`` (``[num_items + 1, 4]``, each item's favoured successors);
+        with brands also ``item_brand`` (``[num_items + 1]``) and
+        ``user_segment`` (``[num_users + 1]``), 0 for padding.
     """
     for name, v in (("num_sessions", num_sessions), ("num_items", num_items)):
         if v < 1:
@@ -63,6 +76,8 @@ def generate_sessions(
         raise ValueError(f"repeat_rate must lie in [0, 1), got {repeat_rate}")
     if not 0 <= successor_share <= 1:
         raise ValueError(f"successor_share must lie in [0, 1], got {successor_share}")
+    if num_brands < 0 or not 0 <= brand_share <= 1:
+        raise ValueError("num_brands must be >= 0 and brand_share lie in [0, 1]")
     # the rest of the transitions: 5 : 3 between the category's popular items and jumps
     within_category = successor_share + (1 - successor_share) * 0.625
     rng = np.random.default_rng(seed)
@@ -82,6 +97,14 @@ def generate_sessions(
     prefs /= prefs.sum(1, keepdims=True)
     user_cats = [rng.choice(cats_in_use, size=3, replace=cats_in_use.size < 3, p=p) for p in prefs]
 
+    brand = segment = None
+    if num_brands:
+        brand = np.zeros(num_items + 1, dtype=np.int64)
+        brand[1:] = rng.integers(1, num_brands + 1, size=num_items)
+        segment = np.zeros(num_users + 1, dtype=np.int64)
+        segment[1:] = rng.integers(1, num_brands + 1, size=num_users)
+        by_brand = {b: np.flatnonzero(brand == b) for b in range(1, num_brands + 1)}
+        brand_p = {b: weight[m] / weight[m].sum() for b, m in by_brand.items() if m.size}
     users = rng.integers(1, num_users + 1, size=num_sessions)  # 0 = unknown user
     lengths = np.minimum(2 + rng.poisson(mean_length - 2, size=num_sessions), max_length)
     out = np.empty(int(lengths.sum()), dtype=np.int64)
@@ -97,6 +120,11 @@ def generate_sessions(
                 item = out[pos + rng.integers(0, t)]
                 out[pos + t] = item
                 continue
+            if num_brands and rng.random() < brand_share and segment[users[s]] in brand_p:
+                b = segment[users[s]]
+                item = rng.choice(by_brand[b], p=brand_p[b])
+                out[pos + t] = item
+                continue
             r = rng.random()
             if r < successor_share:
                 item = successors[item, rng.integers(0, 4)]
@@ -108,13 +136,16 @@ def generate_sessions(
                 item = rng.choice(members[c], p=member_p[c])
             out[pos + t] = item
         pos += lengths[s]
-    return {
+    log = {
         "items": out,
         "ptr": np.concatenate([[0], np.cumsum(lengths)]),
         "user": users,
         "item_category": category,
         "successors": successors,
     }
+    if num_brands:
+        log.update(item_brand=brand, user_segment=segment)
+    return log
 
 
 @functools.lru_cache(maxsize=4)
@@ -127,11 +158,14 @@ def _generate_cached(
     repeat_rate: float,
     mean_length: float,
     successor_share: float,
+    num_brands: int = 0,
+    brand_share: float = 0.3,
 ) -> dict[str, np.ndarray]:
     """The three splits of one log are cut from a single generation."""
     return generate_sessions(
         num_sessions, num_items, num_users, num_categories, seed, repeat_rate=repeat_rate,
-        mean_length=mean_length, successor_share=successor_share,
+        mean_length=mean_length, successor_share=successor_share, num_brands=num_brands,
+        brand_share=brand_share,
     )  # fmt: skip
 
 
@@ -150,6 +184,8 @@ def synthetic(
     repeat_rate: float = 0.0,
     mean_length: float = 5.0,
     successor_share: float = 0.6,
+    num_brands: int = 0,
+    brand_share: float = 0.3,
 ) -> SessionDataset:
     """The embedded synthetic dataset, split like the benchmarks.
 
@@ -184,6 +220,12 @@ def synthetic(
             one of the item's favoured successors: how predictable a new click
             is (the other steps land on a successor by chance too, a popular
             item of the category often being one). (default: ``0.6``)
+        num_brands (int): plant a side-field signal (see
+            :func:`generate_sessions`): the dataset then has the item field
+            ``brand`` (``item_features``) and the user field ``segment``
+            (``user_features``, the brand the user prefers). (default: ``0``)
+        brand_share (float): with brands, the share of next clicks drawn from
+            the user's brand. (default: ``0.3``)
 
     The regime of long, repeat-heavy real sessions, where S-POP beats SR-GNN,
     is ``mean_length=15, successor_share=0.1, repeat_rate=0.4``.
@@ -193,7 +235,12 @@ def synthetic(
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     log = _generate_cached(num_sessions, num_items, num_users, num_categories, seed, repeat_rate,
-                           float(mean_length), float(successor_share))  # fmt: skip
+                           float(mean_length), float(successor_share), int(num_brands),
+                           float(brand_share))  # fmt: skip
+    fields = {}
+    if num_brands:
+        fields["item_features"] = {"brand": torch.tensor(log["item_brand"])}
+        fields["user_features"] = {"segment": torch.tensor(log["user_segment"])}
     # copies: the cached arrays are shared between splits and must stay intact
     items, ptr = torch.tensor(log["items"]), torch.tensor(log["ptr"])
     users = torch.tensor(log["user"])
@@ -221,11 +268,12 @@ def synthetic(
         session_index=session_rows(index, num_sessions),
         item_category=torch.tensor(log["item_category"]),
         num_users=num_users,
-        name=_name(repeat_rate, mean_length, successor_share) + f"/{split}",
+        name=_name(repeat_rate, mean_length, successor_share, num_brands) + f"/{split}",
+        **fields,
     )
 
 
-def _name(repeat_rate: float, mean_length: float, successor_share: float) -> str:
+def _name(repeat_rate: float, mean_length: float, successor_share: float, num_brands: int) -> str:
     """``synthetic``, with the generator's settings that differ from the defaults."""
     name = "synthetic"
     if repeat_rate:
@@ -234,6 +282,8 @@ def _name(repeat_rate: float, mean_length: float, successor_share: float) -> str
         name += f"-len{mean_length:g}"
     if successor_share != 0.6:
         name += f"-succ{successor_share:g}"
+    if num_brands:
+        name += f"-b{num_brands}"
     return name
 
 

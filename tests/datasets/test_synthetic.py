@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -103,3 +104,27 @@ def test_successor_share_and_mean_length():
     assert data.name == "synthetic-r0.4-len15-succ0.1/train"
     with pytest.raises(ValueError, match="successor_share"):
         generate_sessions(successor_share=1.5)
+
+
+def test_planted_brand_signal():
+    kw = dict(num_sessions=3000, num_items=500, num_users=100, num_categories=10, seed=1)
+    plain = generate_sessions(**kw)
+    assert "item_brand" not in plain
+    log = generate_sessions(**kw, num_brands=10, brand_share=0.5)
+    brand, segment = log["item_brand"], log["user_segment"]
+    assert brand[0] == 0 and segment[0] == 0 and set(brand[1:]) <= set(range(1, 11))
+    # the share of next clicks in the session user's brand: brand_share plus chance
+    items, ptr, user = log["items"], log["ptr"], log["user"]
+    session = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    later = np.ones(len(items), dtype=bool)
+    later[ptr[:-1]] = False  # first clicks are never drawn from the brand
+    own = brand[items[later]] == segment[user[session[later]]]
+    base = generate_sessions(**kw, num_brands=10, brand_share=0.0)
+    chance = (base["item_brand"][base["items"]] == base["user_segment"][base["user"][
+        np.repeat(np.arange(len(base["ptr"]) - 1), np.diff(base["ptr"]))]]).mean()  # fmt: skip
+    assert abs(own.mean() - (0.5 + 0.5 * chance)) < 0.03, (own.mean(), chance)
+    data = synthetic(**kw, num_brands=10, split="valid")
+    assert data.name == "synthetic-b10/valid"
+    assert torch.equal(data.item_features["brand"].view(-1), torch.tensor(brand))
+    assert torch.equal(data.user_features["segment"].view(-1), torch.tensor(segment))
+    assert synthetic(**kw).item_features == {}
