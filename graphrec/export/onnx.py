@@ -306,6 +306,14 @@ def export_model(
         raise ValueError(f"index must be flat, hnsw, ivf or None, got {index!r}")
     first = _load(checkpoint)
     second = None if ranker is None else _load(ranker)
+    for model in (first, second):
+        if model is not None and model.context_fields:
+            raise ExportError(
+                f"{type(model).__name__} reads context fields {sorted(model.context_fields)}, "
+                "which an export does not take as inputs: every request would be scored "
+                "with an unknown context. Serve it from its checkpoint (graphrec serve), "
+                "or train it with --model-arg context_fields=none to export it"
+            )
     retriever: RetrievalRecommender | None = None
     ranking: SessionRecommender | None = second
     if first.cheap_full_ranking:

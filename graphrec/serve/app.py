@@ -44,6 +44,9 @@ class RecommendBody(BaseModel):
     exclude_seen: bool = Field(True, description="never return an item of the session")
     user: ItemId | None = Field(None, description="the session's user (models with users)")
     history: list[ItemId] | None = Field(None, description="long-term history (SDM, DIN, DIEN)")
+    context: dict[str, int] | None = Field(
+        None, description='context field value ids, e.g. {"hour": 9} (models with context fields)'
+    )
 
 
 class BatchBody(BaseModel):

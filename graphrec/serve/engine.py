@@ -6,8 +6,10 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -38,6 +40,7 @@ class Request:
     exclude_seen: bool = True
     user: Any = None
     history: list | None = None
+    context: dict | None = None
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Prepared:
     user: int | None
     history: torch.Tensor | None
     warnings: list[str]
+    context: dict[str, int] | None = None
 
 
 def load_engine(
@@ -101,6 +105,9 @@ class RequestChecks:
     _user_index: dict | None
     #: the longest history accepted (default: ten times ``max_session``)
     max_history: int | None = None
+    #: ``{name: number of values}`` of the context fields the model reads (an
+    #: engine sets its own; an export reads none)
+    context_fields: Mapping[str, int] = MappingProxyType({})
 
     def _ids(self, values: list, what: str) -> Any:
         raise NotImplementedError  # abstract
@@ -136,7 +143,29 @@ class RequestChecks:
                 warnings.append("the model reads no history: history ignored")
             elif request.history:
                 history = self._ids(request.history, "history")
-        return Prepared(request, compact, user, history, warnings)
+        context = None
+        if request.context is not None:
+            context = self._context(request.context, warnings)
+        return Prepared(request, compact, user, history, warnings, context)
+
+    def _context(self, context: Any, warnings: list[str]) -> dict[str, int] | None:
+        if not isinstance(context, dict):
+            raise RequestError("context: an object of field name -> value id is needed")
+        if not self.context_fields:
+            warnings.append("the model reads no context: context ignored")
+            return None
+        unknown = sorted(set(context) - set(self.context_fields))
+        if unknown:
+            raise RequestError(
+                f"context: unknown field(s) {unknown}; the model reads "
+                f"{sorted(self.context_fields)}",
+                unknown=unknown,
+            )
+        for key, value in context.items():
+            size = self.context_fields[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= size:
+                raise RequestError(f"context: {key} must be an integer in 0..{size} (0 = unknown)")
+        return dict(context)
 
     def _user(self, user: Any) -> int:
         """The compact id of a request's user (the log's own id, or an integer)."""
@@ -207,6 +236,7 @@ class Engine(RequestChecks):
             self._user_index = {v: i for i, v in enumerate(model.user_labels) if i}
         self.num_users = getattr(model, "num_users", 0)
         self.reads_history = model.reads_history
+        self.context_fields = dict(inner.context_fields)
         self.category = getattr(inner, "item_category", None)
         if self.category is None and isinstance(model, TwoStage):
             self.category = getattr(model.retriever, "item_category", None)
@@ -235,6 +265,7 @@ class Engine(RequestChecks):
             "item_ids": "text" if self.labels is not None else "integer",
             "users": self.num_users,
             "reads_history": self.reads_history,
+            "context_fields": sorted(self.context_fields),
             "selected_with": self.metrics,
             "dataset": self.run_info.get("dataset"),
             "max_session": self.max_session,
@@ -277,12 +308,19 @@ class Engine(RequestChecks):
             start = torch.cat([length.new_zeros(1), length.cumsum(0)[:-1]])
             history = (torch.cat(parts), start, length)
         category = None if self.category is None else self.category.cpu()
+        context = None
+        if self.context_fields and any(p.context for p in batch):
+            context = {
+                key: torch.tensor([(p.context or {}).get(key, 0) for p in batch])
+                for key in self.context_fields
+            }
         # each request is a session whose cut lies at its end: no next click
         data = SessionDataset(
             (torch.cat([p.compact for p in batch]), _ptr(lengths)), torch.arange(n), lengths,
             self.model.num_items, y=torch.zeros(n, dtype=torch.long),
             weighting=self.weighting, item_ids=self.model.item_ids.cpu(), user=user,
             item_category=category, history=history, num_users=self.num_users or None,
+            context=context, context_sizes=None if context is None else self.context_fields,
         )  # fmt: skip
         return data.batch(torch.arange(n)), lengths
 

@@ -29,5 +29,13 @@ def trained(tmp_path_factory):
 
     made = {name: make(name) for name in ("srgnn", "stamp", "attrec", "sdm", "din", "dien")}
     made["srgnn-repeat"] = make("srgnn", repeat=True)
+    # side fields: an item field (brand) and a user field (segment)
+    branded = synthetic(**kw, num_brands=4)
+    for name in ("srgnn", "sdm"):
+        torch.manual_seed(0)
+        model = build_model(name, dataset=branded, hidden_channels=8)
+        Trainer(model, branded, None, epochs=1, run_dir=out / f"{name}-fields", progress=False,
+                verbose=False, max_steps_per_epoch=60).fit()  # fmt: skip
+        made[f"{name}-fields"] = str(out / f"{name}-fields" / "best.pt")
     made["out"] = out
     return made

@@ -261,3 +261,44 @@ def test_a_logs_own_item_and_user_ids(tmp_path):
     assert got == want
     with pytest.raises(KeyError, match="unknown user"):
         rec.recommend(sessions, users=["u3", "nobody"])
+
+
+@pytest.mark.parametrize("name", ["srgnn-fields", "sdm-fields"])
+def test_item_and_user_fields_export(trained, tmp_path, name):
+    """The field tables travel inside the graphs and the item table: the same
+    vectors and top-20 lists as torch."""
+    model = load_model(trained[name]).eval()
+    assert model.item_fields == {"brand": 4}
+    export_model(trained[name], tmp_path / name)
+    sessions = _sessions(model, 40)
+    num_users = getattr(model, "num_users", 0)
+    users = [n % (num_users + 1) for n in range(len(sessions))] if num_users else None
+    batch = collate(
+        [session_graph(s, user=None if users is None else users[n]) for n, s in enumerate(sessions)]
+    )
+    rec = ExportedRecommender(tmp_path / name, threads=1)
+    feeds = rec.feeds(pad(sessions).numpy(), users=None if users is None else np.array(users))
+    with torch.no_grad():
+        want = model.session_embedding(batch).numpy()
+        want_top = model.score(batch).topk(20, dim=1).indices.numpy()
+    np.testing.assert_allclose(rec.encode(feeds), want, atol=1e-5, rtol=0)
+    assert np.array_equal(rec.top_k(feeds, 20)[0], want_top)
+
+
+def test_context_fields_are_refused(tmp_path):
+    from graphrec.data import SessionDataset
+    from graphrec.datasets import synthetic
+    from graphrec.models import build_model
+    from graphrec.training import Trainer
+
+    d = synthetic(num_sessions=100, num_items=40, num_users=10, num_categories=2)
+    data = SessionDataset(
+        d.sessions, d.sample_session, d.target_position, d.num_items,
+        context={"hour": torch.arange(len(d)) % 24 + 1},
+    )  # fmt: skip
+    model = build_model("din", dataset=data, hidden_channels=4)
+    Trainer(model, data, None, epochs=1, run_dir=tmp_path / "din", progress=False,
+            verbose=False, max_steps_per_epoch=2).fit()  # fmt: skip
+    with pytest.raises(ExportError, match=r"context fields \['hour'\].*unknown context"):
+        export_model(tmp_path / "din" / "best.pt", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

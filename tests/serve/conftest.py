@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 import torch
 
+from graphrec.data import SessionDataset
 from graphrec.datasets import from_click_log, load_dataset, synthetic
 from graphrec.models import build_model
 from graphrec.training import Trainer
@@ -36,4 +37,17 @@ def checkpoints(tmp_path_factory):
             verbose=False, run_info={"dataset": str(out / "log")}).fit()  # fmt: skip
     made["text"] = out / "text" / "best.pt"
     made["train"] = train
+    # DIN with an item field, a user field and a context field
+    branded = synthetic(**kw, num_brands=4)
+    hour = torch.arange(len(branded)) % 24 + 1
+    fields = SessionDataset(
+        branded.sessions, branded.sample_session, branded.target_position, branded.num_items,
+        user=branded.user, num_users=branded.num_users, item_features=branded.item_features,
+        user_features=branded.user_features, context={"hour": hour}, context_sizes={"hour": 24},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model("din", dataset=fields, hidden_channels=8)
+    Trainer(model, fields, None, epochs=1, run_dir=out / "din-fields", progress=False,
+            verbose=False, run_info=info, max_steps_per_epoch=20).fit()  # fmt: skip
+    made["din-fields"] = out / "din-fields" / "best.pt"
     return made

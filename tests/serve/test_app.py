@@ -199,3 +199,31 @@ def test_an_exact_index_serves_the_exact_top_k(checkpoints):
     assert len(answer.items) == 7 and not set(answer.items) & set(requests[0].session)
     with pytest.raises(ValueError, match="index must be"):
         Engine(checkpoints["srgnn"], index="annoy")
+
+
+def test_context_fields_are_served(checkpoints):
+    model = load_model(checkpoints["din-fields"])
+    assert model.context_fields == {"hour": 24} and model.item_fields == {"brand": 4}
+    ids = model.item_ids
+    session = [int(ids[3]), int(ids[9])]
+    with TestClient(create_app(checkpoints["din-fields"])) as client:
+        assert client.get("/metadata").json()["context_fields"] == ["hour"]
+        for context in ({"hour": 7}, {"hour": 20}, None):
+            body = {"session": session, "k": 5, "user": 3, "exclude_seen": False}
+            if context is not None:
+                body["context"] = context
+            r = client.post("/recommend", json=body)
+            assert r.status_code == 200, r.text
+            items, scores = model.recommend(
+                [session], k=5, users=[3], contexts=None if context is None else [context],
+                return_scores=True,
+            )  # fmt: skip
+            assert r.json()["items"] == items[0].tolist()
+            assert r.json()["scores"] == pytest.approx(scores[0].tolist(), abs=1e-5)
+        for context, fragment in (({"device": 1}, "unknown field(s) ['device']"),
+                                  ({"hour": 25}, "hour must be an integer in 0..24")):  # fmt: skip
+            r = client.post("/recommend", json={"session": session, "context": context})
+            assert r.status_code in (400, 422) and fragment in r.text, r.text
+    with TestClient(create_app(checkpoints["srgnn"])) as client:
+        r = client.post("/recommend", json={"session": [int(ids[3])], "context": {"hour": 3}})
+        assert r.status_code == 200 and "reads no context" in r.text
