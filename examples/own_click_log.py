@@ -42,19 +42,37 @@ def write_shop_log(path: Path, num_sessions: int = 20000, seed: int = 0) -> None
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
+    write_products(path.with_name("products.csv"), log["item_category"], seed)
+
+
+def write_products(path: Path, category: np.ndarray, seed: int = 0) -> None:
+    """The shop's product table: one row per product, its category and its brand
+    (the generator's categories; brands drawn at random, 60 of them)."""
+    rng = np.random.default_rng(seed + 1)
+    ids = np.arange(1, len(category))
+    table = pd.DataFrame(
+        {
+            "product": [f"sku-{i:05d}" for i in ids],
+            "category": [f"cat-{c:02d}" for c in category[1:]],
+            "brand": [f"brand-{b:02d}" for b in rng.integers(1, 61, size=len(ids))],
+        }
+    )
+    table.to_csv(path, index=False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="runs/own-log")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--csv-only", action="store_true", help="only write clicks.csv")
+    parser.add_argument(
+        "--csv-only", action="store_true", help="only write clicks.csv and products.csv"
+    )
     args = parser.parse_args()
     out = Path(args.out)
 
     # 1. the log
     write_shop_log(out / "clicks.csv")
-    print(f"wrote {out / 'clicks.csv'}")
+    print(f"wrote {out / 'clicks.csv'} and {out / 'products.csv'}")
     if args.csv_only:
         return
     # 2. preprocess: the reference protocol, every step an option

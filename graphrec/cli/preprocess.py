@@ -72,6 +72,12 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
             unsorted=args.unsorted,
             encoding=args.encoding,
             text_ids=args.text_ids,
+            item_features=args.item_features,
+            item_feature_cols=_names(args.item_feature_cols),
+            user_features=args.user_features,
+            user_feature_cols=_names(args.user_feature_cols),
+            multi_valued=_names(args.multi_valued),
+            value_sep=args.value_sep,
             **engine,
         )
         print(json.dumps(stats, indent=2))
@@ -196,4 +202,26 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     g.add_argument(
         "--text-ids", action="store_true", help="keep every id as text, even all-integer ones"
     )
+    g = p.add_argument_group("side fields (clicks): a product table, a user profile table")
+    g.add_argument(
+        "--item-features", default=None, metavar="FILE",
+        help="CSV/TSV/Parquet: one row per item, its id in the --item-col column",
+    )  # fmt: skip
+    g.add_argument("--item-feature-cols", default=None, help="e.g. brand,category (default: all)")
+    g.add_argument(
+        "--user-features", default=None, metavar="FILE",
+        help="CSV/TSV/Parquet: one row per user, its id in the --user-col column",
+    )  # fmt: skip
+    g.add_argument("--user-feature-cols", default=None, help="e.g. age,gender (default: all)")
+    g.add_argument(
+        "--multi-valued", default=None, help="columns holding several values, e.g. genres"
+    )
+    g.add_argument("--value-sep", default="|", help="separator of multi-valued values")
     p.set_defaults(func=cmd_preprocess)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of column names."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]

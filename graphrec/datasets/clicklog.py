@@ -19,12 +19,13 @@ folder's path) turns it into the ``train``/``valid``/``test`` splits.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,11 @@ import pandas as pd
 import torch
 
 from graphrec.data import SessionDataset
+from graphrec.data.dataset import _feature_tables as checked_tables
 from graphrec.data.dataset import _positions, prefix_samples
 from graphrec.data.graph import _ptr
 from graphrec.datasets.benchmark import read_cache, session_rows, split_sessions, write_cache
+from graphrec.datasets.features import read_feature_files
 from graphrec.datasets.io import decode, log, read_sessions, sha256, write_sessions
 from graphrec.datasets.preprocess import standard_protocol
 from graphrec.datasets.sequential import read_interactions, sequences_dataset
@@ -302,6 +305,12 @@ def from_click_log(
     memory_limit: str | None = None,
     threads: int | None = None,
     progress: bool = False,
+    item_features: str | os.PathLike | pd.DataFrame | None = None,
+    item_feature_cols: list[str] | None = None,
+    user_features: str | os.PathLike | pd.DataFrame | None = None,
+    user_feature_cols: list[str] | None = None,
+    multi_valued: list[str] | None = None,
+    value_sep: str = "|",
 ) -> dict[str, Any]:
     r"""Preprocess a click log of one's own into a folder ``load_dataset`` reads.
 
@@ -374,9 +383,31 @@ def from_click_log(
             (default: a quarter of the machine's memory).
         threads (int, optional): DuckDB's threads (default: all CPUs).
         progress (bool): a progress bar per DuckDB stage. (default: ``False``)
+        item_features: a product table (``.csv``/``.tsv``/``.parquet`` path, or a
+            DataFrame): one row per item, its id in a column named like the
+            log's ``item`` column, one column per side field (a brand, a
+            category). The folder gets ``item_features.tsv`` and
+            ``fields.json``; the datasets loaded from it carry
+            ``item_features`` (value ids ``1 ..`` in sorted order of the values,
+            0 = unknown), which ``build_model`` gives every model.
+        item_feature_cols (list, optional): the field columns (default: every
+            column but the id).
+        user_features: a user profile table, the same way (needs ``user``).
+        user_feature_cols (list, optional): its field columns.
+        multi_valued (list, optional): columns (of either table) holding
+            several values joined by ``value_sep`` (``"Action|Comedy"``).
+        value_sep (str): (default: ``"|"``)
+
+        A table is read and checked before the log is: an item listed twice
+        with different values, a table without the id column, or a field column
+        whose name is not an identifier is an error naming the file, line and
+        column. An id of the table that the log never shows (or that the filters
+        dropped) is counted and named in a warning; an item of the log without
+        a row has unknown values (counted). The counts go to ``fields.json``.
 
     Returns:
-        The counts of every step (also in ``meta.json``).
+        The counts of every step (also in ``meta.json``), and those of the side
+        fields (``item_fields``, ``user_fields``: also in ``fields.json``).
 
     Raises:
         ValueError: a missing column, an empty id, an unparseable time, a
@@ -408,14 +439,21 @@ def from_click_log(
         test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
         unsorted=unsorted, time_format=time_format, time_unit=time_unit,
     )  # fmt: skip
+    tables = _feature_tables(
+        item_features, item_feature_cols, user_features, user_feature_cols, multi_valued,
+        value_sep, item, user, encoding, text_ids,
+    )  # fmt: skip
+    finish = None if not tables else functools.partial(_write_fields, tables)
     ids = tuple(c for c in (item, session if mode == "session" else None, user) if c)
     if _engine(engine, source, encoding, ids, time) == "duckdb":
         from graphrec.datasets.duck import click_log
 
-        return click_log(
+        stats = click_log(
             Path(source), Path(out_dir), options, sep=sep, encoding=encoding,
             text_ids=text_ids, memory_limit=memory_limit, threads=threads, progress=progress,
+            finish=finish,
         )  # fmt: skip
+        return _with_field_stats(stats, Path(out_dir), tables)
     frame, label, first_line, sep = _read(source, sep, encoding)
     where = _Where(label, first_line, sep, encoding)
     group_col = session if mode == "session" else user
@@ -465,7 +503,7 @@ def from_click_log(
         stats["rows_out_of_time_order"] = 0
     clicks = clicks.sort_values(["code", "time"], kind="stable")
 
-    with _staged(Path(out_dir)) as out:
+    with _staged(Path(out_dir), finish) as out:
         meta = options | {"source": label, "item_id_type": item_type, "user_id_type": user_type}
         if mode == "session":
             if users is not None:
@@ -535,7 +573,59 @@ def from_click_log(
             )
         write_meta(out, meta, stats)
     log.info("%s -> %s: %s", label, out_dir, stats)
+    return _with_field_stats(stats, Path(out_dir), tables)
+
+
+def _with_field_stats(stats: dict[str, Any], out: Path, tables: dict) -> dict[str, Any]:
+    """The counts of the side-field tables (``fields.json``'s) beside the log's."""
+    if tables:
+        entries = json.loads((out / "fields.json").read_text())
+        for kind, entry in entries.items():
+            sizes = {name: len(f["values"]) for name, f in entry["fields"].items()}
+            stats[f"{kind}_fields"] = {"values": sizes, **entry["stats"]}
     return stats
+
+
+def _feature_tables(
+    item_features, item_cols, user_features, user_cols, multi_valued, value_sep, item, user,
+    encoding, text_ids,
+) -> dict:  # fmt: skip
+    """The side-field tables given to :func:`from_click_log`, read and checked."""
+    from graphrec.datasets.features import read_feature_table
+
+    multi = list(multi_valued or [])
+    tables = {}
+    for kind, source, cols, id_col in (("item", item_features, item_cols, item),
+                                       ("user", user_features, user_cols, user)):  # fmt: skip
+        if source is None:
+            if cols:
+                raise ValueError(f"{kind}_feature_cols need {kind}_features (a table)")
+            continue
+        if id_col is None:
+            raise ValueError("user_features need the log's user column (user=, --user-col)")
+        tables[kind] = read_feature_table(
+            source, kind, id_col, cols, multi, value_sep, encoding=encoding, text_ids=text_ids
+        )
+    named = {c for t in tables.values() for c, m in t.multi.items() if m}
+    stray = sorted(set(multi) - named)
+    if stray:
+        raise ValueError(f"multi_valued column(s) {stray} are in no feature table")
+    return tables
+
+
+def _write_fields(tables: dict, out: Path) -> None:
+    """``finish`` of :func:`_staged`: the side-field files of a written folder."""
+    from graphrec.datasets.features import write_feature_files, write_fields_json
+
+    meta = json.loads((out / "meta.json").read_text())
+    entries = {}
+    for kind, table in tables.items():
+        labels_file = out / f"{kind}s.tsv"
+        if not labels_file.is_file():
+            raise ValueError(f"user_features given, but the log has no users ({labels_file.name})")
+        labels = _read_labels(labels_file, meta[f"{kind}_id_type"])
+        entries[kind] = write_feature_files(out, table, labels, meta[f"{kind}_id_type"])
+    write_fields_json(out, entries)
 
 
 def report_duplicates(
@@ -627,19 +717,23 @@ def _engine(engine: str, source, encoding: str, ids: tuple = (), time: str | Non
 OUTPUTS = (
     "items.tsv", "users.tsv", "train_sessions.txt", "test_sessions.txt",
     "train_session_users.txt", "test_session_users.txt", "interactions.txt",
+    "item_features.tsv", "user_features.tsv", "fields.json",
 )  # fmt: skip
 
 
 @contextmanager
-def _staged(final: Path) -> Iterator[Path]:
+def _staged(final: Path, finish: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A new folder beside ``final`` to write the outputs into; on success they
     replace ``final``'s (each file by an atomic rename, ``meta.json`` last, the
     outputs the new folder lacks removed), on failure it is deleted and
-    ``final`` is left as it was: a folder is never half-written."""
+    ``final`` is left as it was: a folder is never half-written. ``finish``
+    adds to the written folder before it replaces ``final`` (the side fields)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield staging
+        if finish is not None:
+            finish(staging)
         final.mkdir(exist_ok=True)
         (final / "meta.json").unlink(missing_ok=True)  # incomplete until the new one lands
         for name in OUTPUTS:
@@ -733,7 +827,9 @@ def load_click_log(
     item; ``max_length`` defaults to 50 there).
 
     The dataset's ``item_ids`` (integer ids) or ``item_labels`` (text ids) and
-    ``user_labels`` carry the log's own ids.
+    ``user_labels`` carry the log's own ids; ``item_features`` and
+    ``user_features`` the side fields of a product or profile table given to
+    :func:`from_click_log` (``fields.json`` names their values).
     """
     folder = Path(folder)
     meta = read_meta(folder)
@@ -768,6 +864,12 @@ def load_click_log(
         if cache:
             write_cache(cache_file, checksums, dataset)
     _attach_labels(dataset, item_labels, meta["item_id_type"], user_labels)
+    # the side fields, from their own files (never from the cache: always the folder's)
+    dataset.item_features = checked_tables(
+        read_feature_files(folder, "item", dataset.num_items), dataset.num_items, "item_features"
+    )
+    users = read_feature_files(folder, "user", dataset.num_users) if user_labels else {}
+    dataset.user_features = checked_tables(users, dataset.num_users, "user_features")
     return dataset
 
 

@@ -738,9 +738,11 @@ def click_log(
     memory_limit: str | None = None,
     threads: int | None = None,
     progress: bool = False,
+    finish: Any = None,
 ) -> dict[str, Any]:
     """:func:`graphrec.datasets.from_click_log` of a file on DuckDB (``meta``: the
-    checked options, as they go into ``meta.json``); the same files and errors."""
+    checked options, as they go into ``meta.json``; ``finish``: what adds the
+    side fields to the written folder); the same files and errors."""
     from graphrec.datasets import clicklog as cl
 
     if not path.is_file():
@@ -754,7 +756,7 @@ def click_log(
         sep, first = cl.text_layout(path, sep, encoding)
         names = header_names(first, sep)
     with (
-        cl._staged(out_dir) as out,
+        cl._staged(out_dir, finish) as out,
         _engine_in(out, memory_limit, threads, progress, path) as engine,
     ):
         if parquet:
