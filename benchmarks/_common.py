@@ -30,6 +30,20 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: list):
+    """A function running one training step of ``model`` per call, cycling ``batches``."""
+    state = {"i": 0}
+
+    def step() -> None:
+        batch = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(batch).backward()
+        optimizer.step()
+
+    return step
+
+
 def rounds(
     fns: dict[str, Callable[[], object]],
     calls: int,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import rounds
+from _common import rounds, training_step
 
 from graphrec.data import SessionDataset
 from graphrec.datasets import synthetic
@@ -71,16 +71,7 @@ def main() -> None:
             gen = torch.Generator().manual_seed(1)
             batches = [data.batch(torch.randint(0, len(data), (128,), generator=gen))
                        for _ in range(args.steps)]  # fmt: skip
-            state = {"i": 0}
-
-            def step(model=model, optimizer=optimizer, batches=batches, state=state) -> None:
-                batch = batches[state["i"] % len(batches)]
-                state["i"] += 1
-                optimizer.zero_grad(set_to_none=True)
-                model.loss(batch).backward()
-                optimizer.step()
-
-            steps[label] = step
+            steps[label] = training_step(model, optimizer, batches)
         seconds = rounds(steps, args.steps, args.rounds, torch.device("cpu"), warmup=3)
         rate = {k: 128 / v for k, v in seconds.items()}
         print(f"{name:5s} samples/s: no field {rate['none']:7.0f}, one {rate['one']:7.0f}, "

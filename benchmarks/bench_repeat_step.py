@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import data_root_or_exit, rounds
+from _common import data_root_or_exit, rounds, training_step
 
 from graphrec.datasets import load_dataset
 from graphrec.models import build_model
@@ -41,16 +41,7 @@ def main() -> None:
             torch.manual_seed(0)
             model = build_model(name, dataset=train, **extra).train()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-            state = {"i": 0}
-
-            def step(model=model, optimizer=optimizer, state=state):
-                batch = batches[state["i"] % len(batches)]
-                state["i"] += 1
-                optimizer.zero_grad(set_to_none=True)
-                model.loss(batch).backward()
-                optimizer.step()
-
-            steps[label] = step
+            steps[label] = training_step(model, optimizer, batches)
         times = rounds(steps, args.steps, args.rounds, device)
         plain = times["plain"]
         shown = ", ".join(
