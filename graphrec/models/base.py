@@ -222,8 +222,7 @@ class SessionRecommender(nn.Module):
         for name, emb in self.context_embedding.items():
             values = batch.get(f"context_{name}")
             if values is None:
-                values = batch.y.new_zeros(batch.num_sessions) if "y" in batch else None
-                values = batch.alias.new_zeros(batch.num_sessions) if values is None else values
+                values = batch.alias.new_zeros(batch.num_sessions)
             elif not torch.compiler.is_exporting() and values.numel():
                 size = self.context_fields[name]
                 if int(values.min()) < 0 or int(values.max()) > size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from graphrec.checks import warn_caller
 from graphrec.data.dataset import field_sizes
 from graphrec.models.attrec import AttRec
 from graphrec.models.base import SessionRecommender
@@ -98,7 +99,10 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
                 continue  # profiles are looked up by user: a model without users has none
             available = getattr(dataset, group, None) or {}
             if group != "context_sizes":  # tables: their largest value
-                available = field_sizes(available)
+                empty = sorted(k for k, t in available.items() if not bool(t.any()))
+                if empty and key not in kwargs:
+                    warn_caller(f"{name}: {group} {empty} hold no value for any row: left out")
+                available = field_sizes({k: t for k, t in available.items() if k not in empty})
             kwargs[key] = select_fields(kwargs.get(key, ...), available, key, name)
     model = MODELS[name](**kwargs)
     if dataset is not None:

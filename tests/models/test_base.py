@@ -531,3 +531,12 @@ def test_field_channels_narrow_the_side_fields(name):
     assert torch.isfinite(model.loss(batch))
     with pytest.raises(ValueError, match="field_channels must be >= 1"):
         field_model(name, field_channels=0)
+
+
+def test_a_field_without_any_value_is_left_out_with_a_warning():
+    data = field_data()
+    data.item_features["brand"] = torch.zeros_like(data.item_features["brand"])
+    with pytest.warns(UserWarning, match=r"item_features \['brand'\] hold no value"):
+        model = build_model("srgnn", dataset=data)
+    assert model.item_fields == {"genre": 3}
+    model.check_data(data)
