@@ -332,6 +332,15 @@ def from_click_log(
     dropped; the last item of every user with at least 3 is the test target,
     the one before the validation target.
 
+    **Side fields.** A product table (``item_features``) and a user profile
+    table (``user_features``) are read and checked before the log is: an item
+    listed twice with different values, a table without the id column, or a
+    field column whose name is not an identifier is an error naming the file,
+    line and column. An id of a table that the log never shows (or that the
+    filters dropped) is counted and named in a warning; an item of the log
+    without a row has unknown values (counted). The counts go to
+    ``fields.json``.
+
     Item and user ids may be of any type: integers stay integers, anything
     else (strings, ``"007"``) is kept as text. Compact ids follow their sorted
     order; ``items.tsv``/``users.tsv`` keep the mapping, models trained on the
@@ -397,13 +406,6 @@ def from_click_log(
         multi_valued (list, optional): columns (of either table) holding
             several values joined by ``value_sep`` (``"Action|Comedy"``).
         value_sep (str): (default: ``"|"``)
-
-        A table is read and checked before the log is: an item listed twice
-        with different values, a table without the id column, or a field column
-        whose name is not an identifier is an error naming the file, line and
-        column. An id of the table that the log never shows (or that the filters
-        dropped) is counted and named in a warning; an item of the log without
-        a row has unknown values (counted). The counts go to ``fields.json``.
 
     Returns:
         The counts of every step (also in ``meta.json``), and those of the side
