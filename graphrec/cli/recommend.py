@@ -37,6 +37,22 @@ def users(model, texts: list[str] | None) -> list | None:
         raise ValueError(f"--user {texts}: user ids must be integers") from None
 
 
+def contexts(texts: list[str] | None) -> list[dict[str, int]] | None:
+    """``--context hour=9,weekday=2`` (one per session) as dicts of value ids."""
+    if texts is None:
+        return None
+    out = []
+    for text in texts:
+        context = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, value = part.partition("=")
+            if not sep or not value.strip().lstrip("-").isdigit():
+                raise ValueError(f"--context {text!r}: expected NAME=VALUE_ID pairs, e.g. hour=9")
+            context[name.strip()] = int(value)
+        out.append(context)
+    return out
+
+
 def cmd_recommend(args: argparse.Namespace) -> None:
     model = load_model(args.checkpoint)
     as_text = model.item_labels is not None
@@ -49,6 +65,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
         return_scores=True,
         users=users(model, args.user),
         histories=histories,
+        contexts=contexts(args.context),
     )
     rows = items if isinstance(items, list) else items.tolist()
     for session, row, row_scores in zip(sessions, rows, scores.tolist(), strict=True):
@@ -67,6 +84,11 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--user", action="append", help="the user of each --session (0 = unknown)")
     p.add_argument(
         "--history", action="append", help="the long-term history of each --session (SDM)"
+    )
+    p.add_argument(
+        "--context",
+        action="append",
+        help="the context of each --session, e.g. hour=9,weekday=2 (models with context fields)",
     )
     p.add_argument("-k", type=common.positive_int, default=20)
     p.add_argument("--exclude-seen", action="store_true")

@@ -31,6 +31,7 @@ from graphrec.models import (
     build_model,
     model_arguments,
 )
+from graphrec.models.registry import FIELD_GROUPS
 from graphrec.training import Trainer, load_model
 from graphrec.training.run_dir import RunLock, describe_run, prepare_run_dir
 
@@ -164,8 +165,10 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.retriever is not None and not issubclass(MODELS[args.model], RankingRecommender):
         raise ValueError(f"--retriever: {args.model} is not a ranker (din, dien)")
     kwargs = model_kwargs(args)  # unknown --model-arg names fail here
+    # field names (item_fields=genre,year) are checked against the data when it is read
+    stand_in = {k: v for k, v in kwargs.items() if k not in FIELD_GROUPS}
     try:  # and values of the wrong type or range, on a two-item stand-in
-        MODELS[args.model](num_items=2, **kwargs)
+        MODELS[args.model](num_items=2, **stand_in)
     except (TypeError, ValueError) as e:
         given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise ValueError(f"{args.model}({given}): {e}") from None

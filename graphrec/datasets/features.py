@@ -75,6 +75,8 @@ def read_feature_table(
     """
     from graphrec.datasets.clicklog import _MISSING, _ids, _read, _Where
 
+    if not isinstance(source, pd.DataFrame) and not Path(source).is_file():
+        raise FileNotFoundError(f"{kind} feature table not found: {source}")
     frame, label, first_line, sep = _read(source, sep, encoding)
     where = _Where(label, first_line, sep, encoding)
     if id_col not in frame.columns:

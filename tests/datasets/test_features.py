@@ -1,6 +1,7 @@
 """Side-field tables of a user's own click log (from_click_log's item_features, user_features)."""
 
 import importlib.util
+import json
 import logging
 
 import pandas as pd
@@ -137,3 +138,42 @@ def test_the_command_line_takes_the_tables(tmp_path):
     train = load_dataset(tmp_path / "out", "train")
     assert list(train.item_features) == ["brand", "genres"]
     assert torch.equal(train.item_features["genres"][0], torch.zeros(2, dtype=torch.long))
+    # train with one of the fields, by name; a name the data lacks is refused
+    common = ["train", "--dataset", str(tmp_path / "out"), "--model", "din", "--epochs", "1",
+              "--max-steps", "3", "--hidden", "4", "--no-progress", "--negatives", "20",
+              "--monitor", "AUC (20 neg.)"]  # fmt: skip
+    run = tmp_path / "din"
+    assert main([*common, "--model-arg", "item_fields=brand", "--run-dir", str(run)]) == 0
+    import json
+
+    config = json.loads((run / "config.json").read_text())["model_config"]
+    assert config["item_fields"] == {"brand": 3}
+    code = main([*common, "--model-arg", "item_fields=shop", "--run-dir", str(tmp_path / "x")])
+    assert code == 2
+
+
+def test_recommend_takes_a_context_on_the_command_line(tmp_path, capsys):
+    from graphrec.cli import main
+    from graphrec.cli.recommend import contexts
+    from graphrec.data import SessionDataset
+    from graphrec.datasets import synthetic
+    from graphrec.training import Trainer
+
+    d = synthetic(num_sessions=100, num_items=40, num_users=10, num_categories=2)
+    data = SessionDataset(
+        d.sessions, d.sample_session, d.target_position, d.num_items,
+        context={"hour": torch.arange(len(d)) % 24 + 1}, context_sizes={"hour": 24},
+    )  # fmt: skip
+    model = build_model("din", dataset=data, hidden_channels=4)
+    Trainer(model, data, None, epochs=1, run_dir=tmp_path / "din", progress=False,
+            verbose=False, max_steps_per_epoch=2).fit()  # fmt: skip
+    assert contexts(["hour=9", "hour=3, weekday=2"]) == [{"hour": 9}, {"hour": 3, "weekday": 2}]
+    base = ["recommend", "--checkpoint", str(tmp_path / "din" / "best.pt"), "--json", "-k", "3"]
+    assert main([*base, "--session", "1 2", "--context", "hour=9"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = model.eval().recommend([[1, 2]], k=3, contexts=[{"hour": 9}])
+    assert out["items"] == want[0].tolist()
+    assert main([*base, "--session", "1 2", "--context", "hour=99"]) == 2
+    assert "value 99 outside 0..24" in capsys.readouterr().err
+    assert main([*base, "--session", "1 2", "--context", "hour"]) == 2
+    assert "expected NAME=VALUE_ID" in capsys.readouterr().err
