@@ -143,7 +143,12 @@ def select_fields(value: Any, available: dict[str, int], key: str, model: str) -
         return {}
     if isinstance(value, dict):
         return value
-    names = [value] if isinstance(value, str) else list(value)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(
+            f"{model}: {key} takes field names (e.g. {key}=genre,year), none, or a dict; "
+            f"got {value!r}"
+        )
     unknown = [n for n in names if n not in available]
     if unknown:
         have = sorted(available) or "none"

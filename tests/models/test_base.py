@@ -401,6 +401,8 @@ def test_build_model_reads_every_field_of_the_data(name):
     assert only.item_fields == {"genre": 3}
     with pytest.raises(ValueError, match=r"item_fields \['shop'\] not in the data"):
         field_model(name, item_fields=("genre", "shop"))
+    with pytest.raises(ValueError, match="takes field names"):
+        field_model(name, item_fields=7)
 
 
 @pytest.mark.parametrize("name", ("srgnn", "stamp", "sdm"))
