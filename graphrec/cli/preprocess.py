@@ -78,6 +78,8 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
             user_feature_cols=_names(args.user_feature_cols),
             multi_valued=_names(args.multi_valued),
             value_sep=args.value_sep,
+            context_cols=_names(args.context_cols),
+            time_context=_names(args.time_context),
             **engine,
         )
         print(json.dumps(stats, indent=2))
@@ -202,7 +204,9 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     g.add_argument(
         "--text-ids", action="store_true", help="keep every id as text, even all-integer ones"
     )
-    g = p.add_argument_group("side fields (clicks): a product table, a user profile table")
+    g = p.add_argument_group(
+        "side fields (clicks): a product table, a user profile table, per-click context"
+    )
     g.add_argument(
         "--item-features", default=None, metavar="FILE",
         help="CSV/TSV/Parquet: one row per item, its id in the --item-col column",
@@ -217,6 +221,15 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
         "--multi-valued", default=None, help="columns holding several values, e.g. genres"
     )
     g.add_argument("--value-sep", default="|", help="separator of multi-valued values")
+    g.add_argument(
+        "--context-cols", default=None,
+        help="per-click context columns of the log, e.g. device,country",
+    )  # fmt: skip
+    g.add_argument(
+        "--time-context",
+        default=None,
+        help="context fields of each click's time: hour,weekday (UTC)",
+    )
     p.set_defaults(func=cmd_preprocess)
 
 

@@ -37,18 +37,23 @@ def users(model, texts: list[str] | None) -> list | None:
         raise ValueError(f"--user {texts}: user ids must be integers") from None
 
 
-def contexts(texts: list[str] | None) -> list[dict[str, int]] | None:
-    """``--context hour=9,weekday=2`` (one per session) as dicts of value ids."""
+def contexts(texts: list[str] | None) -> list[dict[str, int | str]] | None:
+    """``--context hour=9,device=mobile`` (one per session) as dicts: integers as
+    value ids (or, for a click log's field, as its values), other text as a click
+    log's own values."""
     if texts is None:
         return None
     out = []
     for text in texts:
-        context = {}
+        context: dict[str, int | str] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, value = part.partition("=")
-            if not sep or not value.strip().lstrip("-").isdigit():
-                raise ValueError(f"--context {text!r}: expected NAME=VALUE_ID pairs, e.g. hour=9")
-            context[name.strip()] = int(value)
+            value = value.strip()
+            if not sep or not name.strip() or not value:
+                raise ValueError(
+                    f"--context {text!r}: expected NAME=VALUE pairs, e.g. hour=9,device=mobile"
+                )
+            context[name.strip()] = int(value) if value.lstrip("-").isdigit() else value
         out.append(context)
     return out
 
@@ -88,7 +93,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--context",
         action="append",
-        help="the context of each --session, e.g. hour=9,weekday=2 (models with context fields)",
+        help="the context of each --session, e.g. hour=9,weekday=2: value ids, or a click log's "
+        "own values (device=mobile) (models with context fields)",
     )
     p.add_argument("-k", type=common.positive_int, default=20)
     p.add_argument("--exclude-seen", action="store_true")

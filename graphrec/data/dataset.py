@@ -334,6 +334,9 @@ class SessionDataset(Dataset):
         self.item_labels: list | None = None
         #: the log's own user ids (``[None, label of user 1, ...]``), if known
         self.user_labels: list | None = None
+        #: the log's own values of context fields (``{field: [None, value of 1, ...]}``),
+        #: set by :func:`graphrec.datasets.load_click_log`; ``recommend`` takes them
+        self.context_labels: dict[str, list] = {}
 
     # -- construction --------------------------------------------------------
     @classmethod
@@ -527,6 +530,7 @@ class SessionDataset(Dataset):
             check=False,  # cuts of this dataset's, checked already
         )
         out.item_labels, out.user_labels = self.item_labels, self.user_labels
+        out.context_labels = self.context_labels
         return out
 
     #: fetch batches already collated in ``torch.utils.data`` loaders (see :meth:`fetch_collated`)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from graphrec.data import SessionDataset
 from graphrec.data.dataset import _feature_tables as checked_tables
@@ -42,7 +43,7 @@ from graphrec.datasets.benchmark import read_cache, session_rows, split_sessions
 from graphrec.datasets.features import read_feature_files
 from graphrec.datasets.io import decode, log, read_sessions, sha256, write_sessions
 from graphrec.datasets.preprocess import standard_protocol
-from graphrec.datasets.sequential import read_interactions, sequences_dataset
+from graphrec.datasets.sequential import leave_one_out, read_interactions, sequences_dataset
 
 FORMAT = "graphrec-click-log"
 VERSION = 1
@@ -311,6 +312,8 @@ def from_click_log(
     user_feature_cols: list[str] | None = None,
     multi_valued: list[str] | None = None,
     value_sep: str = "|",
+    context_cols: list[str] | None = None,
+    time_context: list[str] | None = None,
 ) -> dict[str, Any]:
     r"""Preprocess a click log of one's own into a folder ``load_dataset`` reads.
 
@@ -340,6 +343,13 @@ def from_click_log(
     filters dropped) is counted and named in a warning; an item of the log
     without a row has unknown values (counted). The counts go to
     ``fields.json``.
+
+    **Context fields** are per click: ``context_cols`` name columns of the log
+    (a device, a country), ``time_context`` the fields that the time column
+    gives (``hour``, ``weekday``, in UTC). Every written click keeps its value
+    ids (``train_context.tsv`` ..., :mod:`graphrec.datasets.context`), and a
+    sample loaded from the folder carries the context of its target click, as
+    a request carries the context of its moment.
 
     Item and user ids may be of any type: integers stay integers, anything
     else (strings, ``"007"``) is kept as text. Compact ids follow their sorted
@@ -406,10 +416,16 @@ def from_click_log(
         multi_valued (list, optional): columns (of either table) holding
             several values joined by ``value_sep`` (``"Action|Comedy"``).
         value_sep (str): (default: ``"|"``)
+        context_cols (list, optional): context columns of the log, one value per
+            click (empty = unknown); value ids ``1 ..`` in the sorted order of
+            the values, named in ``fields.json``.
+        time_context (list, optional): ``"hour"`` (value id = hour + 1) and/or
+            ``"weekday"`` (ISO: Monday = 1) of each click's time, UTC.
 
     Returns:
         The counts of every step (also in ``meta.json``), and those of the side
-        fields (``item_fields``, ``user_fields``: also in ``fields.json``).
+        fields (``item_fields``, ``user_fields``, ``context_fields``: also in
+        ``fields.json``).
 
     Raises:
         ValueError: a missing column, an empty id, an unparseable time, a
@@ -441,6 +457,13 @@ def from_click_log(
         test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
         unsorted=unsorted, time_format=time_format, time_unit=time_unit,
     )  # fmt: skip
+    from graphrec.datasets import context as ctx_files
+
+    context_cols, time_context = ctx_files.check_options(
+        context_cols, time_context, time, (session, item, time, user)
+    )
+    if context_cols or time_context:
+        options["context"] = {"columns": context_cols, "time": time_context}
     tables = _feature_tables(
         item_features, item_feature_cols, user_features, user_feature_cols, multi_valued,
         value_sep, item, user, encoding, text_ids,
@@ -453,7 +476,7 @@ def from_click_log(
         stats = click_log(
             Path(source), Path(out_dir), options, sep=sep, encoding=encoding,
             text_ids=text_ids, memory_limit=memory_limit, threads=threads, progress=progress,
-            finish=finish,
+            finish=finish, context=(context_cols, time_context),
         )  # fmt: skip
         return _with_field_stats(stats, Path(out_dir), tables)
     frame, label, first_line, sep = _read(source, sep, encoding)
@@ -465,6 +488,11 @@ def from_click_log(
         raise ValueError(
             f"{label}: missing column(s) {missing}; it has {list(frame.columns)} "
             "(name them with session=/item=/time=/user=, or --session-col etc.)"
+        )
+    missing = [c for c in context_cols if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{label}: missing context column(s) {missing}; it has {list(frame.columns)}"
         )
     if frame.empty:
         raise ValueError(f"{label}: no rows")
@@ -482,6 +510,15 @@ def from_click_log(
     clicks = pd.DataFrame(
         {"group": group, "item": items, "time": stamps, "row": np.arange(len(frame))}
     )
+    # the context value ids of every row of the log
+    context_ids: dict[str, np.ndarray] = {}
+    context_fields: dict[str, dict] = {}
+    for c in context_cols:
+        context_ids[c], values = ctx_files.column_ids(frame[c])
+        context_fields[c] = {"source": "column", "values": values}
+    for c in time_context:
+        context_ids[c] = ctx_files.time_ids(stamps.to_numpy(dtype=np.float64), c)
+        context_fields[c] = ctx_files.time_entry(c)
     if users is not None:
         clicks["user"] = users
 
@@ -517,7 +554,7 @@ def from_click_log(
                     )
             clicks["date"] = clicks.groupby("code")["time"].transform("max")
             protocol_frame = clicks.rename(columns={"code": "session"})[
-                ["session", "item", "date", *(["user"] if users is not None else [])]
+                ["session", "item", "date", *(["user"] if users is not None else []), "row"]
             ]
             result = standard_protocol(
                 protocol_frame,
@@ -532,6 +569,7 @@ def from_click_log(
                 write_sessions(
                     out / f"{part}_sessions.txt", [new_of_old[s].tolist() for s in result[part]]
                 )
+            written_rows = [result["train_rows"], result["test_rows"]]
             _write_labels(out / "items.tsv", item_labels)
             if users is not None:
                 all_users = np.asarray(result["train_users"] + result["test_users"], dtype=object)
@@ -564,6 +602,7 @@ def from_click_log(
                 np.char.add(user_code[order].astype(str), " "), item_code[order].astype(str)
             )
             (out / "interactions.txt").write_text("\n".join(lines.tolist()) + "\n")
+            written_rows = [clicks["row"].to_numpy()[order]]
             _write_labels(out / "items.tsv", item_labels)
             _write_labels(out / "users.tsv", user_labels)
             per_user = np.bincount(user_code)[1:]
@@ -573,14 +612,38 @@ def from_click_log(
                 users=len(user_labels) - 1,
                 evaluated_users=int((per_user >= 3).sum()),
             )
+        if context_ids:
+            _write_context(out, mode, context_ids, context_fields, written_rows)
         write_meta(out, meta, stats)
     log.info("%s -> %s: %s", label, out_dir, stats)
     return _with_field_stats(stats, Path(out_dir), tables)
 
 
+def _write_context(out: Path, mode: str, ids: dict, fields: dict, written_rows: list) -> None:
+    """The context files of the pandas path: the value ids of the written clicks
+    (``written_rows``: per file, the log rows of its sessions, or of its lines)."""
+    from graphrec.datasets import context as ctx_files
+
+    names = list(ids)
+    zeros = dict.fromkeys(names, 0)
+    clicks = 0
+    for file, rows in zip(ctx_files.FILES[mode], written_rows, strict=True):
+        if mode == "session":
+            lines = ctx_files.session_lines(ids, rows)
+            flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        else:
+            lines = ("\t".join(str(ids[n][r]) for n in names) for r in rows.tolist())
+            flat = rows
+        ctx_files.write_lines(out / file, names, lines)
+        clicks += len(flat)
+        for n in names:
+            zeros[n] += int((ids[n][flat] == 0).sum())
+    ctx_files.add_entry(out, ctx_files.entry(fields, zeros, clicks))
+
+
 def _with_field_stats(stats: dict[str, Any], out: Path, tables: dict) -> dict[str, Any]:
     """The counts of the side-field tables (``fields.json``'s) beside the log's."""
-    if tables:
+    if (out / "fields.json").is_file():
         entries = json.loads((out / "fields.json").read_text())
         for kind, entry in entries.items():
             sizes = {name: len(f["values"]) for name, f in entry["fields"].items()}
@@ -620,7 +683,8 @@ def _write_fields(tables: dict, out: Path) -> None:
     from graphrec.datasets.features import write_feature_files, write_fields_json
 
     meta = json.loads((out / "meta.json").read_text())
-    entries = {}
+    path = out / "fields.json"
+    entries = json.loads(path.read_text()) if path.is_file() else {}  # the context's
     for kind, table in tables.items():
         labels_file = out / f"{kind}s.tsv"
         if not labels_file.is_file():
@@ -720,6 +784,7 @@ OUTPUTS = (
     "items.tsv", "users.tsv", "train_sessions.txt", "test_sessions.txt",
     "train_session_users.txt", "test_session_users.txt", "interactions.txt",
     "item_features.tsv", "user_features.tsv", "fields.json",
+    "train_context.tsv", "test_context.tsv", "context.tsv",
 )  # fmt: skip
 
 
@@ -852,6 +917,10 @@ def load_click_log(
         else ["train_sessions.txt", "test_sessions.txt"]
         + (["train_session_users.txt", "test_session_users.txt"] if user_labels else [])
     )
+    from graphrec.datasets import context as ctx_files
+
+    if meta.get("context"):  # the samples' contexts are cached with them
+        sources += [*ctx_files.FILES[meta["mode"]], "fields.json"]
     checksums = {s: sha256(folder / s) for s in (*sources, "items.tsv")}
     tag = f"{split}-v{valid_fraction:g}-{weighting}-len{max_length}-hist{history_length}"
     cache_file = (Path(cache_dir) if cache_dir else folder / "processed") / f"{tag}.pt"
@@ -872,7 +941,23 @@ def load_click_log(
     )
     users = read_feature_files(folder, "user", dataset.num_users) if user_labels else {}
     dataset.user_features = checked_tables(users, dataset.num_users, "user_features")
+    if meta.get("context"):
+        entry = json.loads((folder / "fields.json").read_text())["context"]
+        dataset.context_labels = {n: [None, *f["values"]] for n, f in entry["fields"].items()}
     return dataset
+
+
+def _sample_context(folder: Path, mode: str, lengths: list, target: Tensor, order=None):
+    """``(context, context_sizes)`` of the samples whose target clicks are ``target``
+    (indices into the clicks of the folder's files; ``order``: how the builder
+    reordered those clicks), or ``({}, None)`` without context files."""
+    from graphrec.datasets import context as ctx_files
+
+    found = ctx_files.read_context_files(folder, mode, lengths)
+    if found is None:
+        return {}, None
+    values = found["values"] if order is None else {k: v[order] for k, v in found["values"].items()}
+    return {k: v[target] for k, v in values.items()}, found["sizes"]
 
 
 def _attach_labels(dataset: SessionDataset, item_labels: list, kind: str, user_labels) -> None:
@@ -925,7 +1010,11 @@ def _build_sessions(
     chosen_ptr = _ptr(lengths)
     chosen_items = items[_positions(ptr[:-1][chosen], lengths)]
     prefix_length, local = prefix_samples(chosen_ptr)
-    return SessionDataset.from_prefixes(
+    target = ptr[:-1][chosen[local]] + prefix_length
+    context, context_sizes = _sample_context(
+        folder, "session", [train_ptr.diff(), test_ptr.diff()], target
+    )
+    dataset = SessionDataset.from_prefixes(
         items,
         ptr,
         chosen[local],
@@ -939,7 +1028,12 @@ def _build_sessions(
         session_index=session_rows(chosen, ptr.numel() - 1),
         num_users=num_users or None,
         name=name,
+        context=context,
+        context_sizes=context_sizes,
     )
+    if context and not torch.equal(dataset.y, items[target]):
+        raise AssertionError(f"{folder}: the contexts are not aligned with the samples")
+    return dataset
 
 
 def _build_sequential(
@@ -949,7 +1043,19 @@ def _build_sequential(
     user, item = read_interactions(folder / "interactions.txt")
     if int(item.max()) > num_items or int(user.max()) > num_users:
         raise ValueError(f"{folder / 'interactions.txt'}: ids beyond items.tsv / users.tsv")
-    return sequences_dataset(
+    # the context of each sample is its target's (the samples of sequences_dataset)
+    order = torch.argsort(user, stable=True)
+    ptr = _ptr(torch.bincount(user[order], minlength=num_users + 1)[1:])
+    sample_sequence, prefix_length, _ = leave_one_out(ptr, split, valid_fraction > 0)
+    target = ptr[:-1][sample_sequence] + prefix_length
+    context, context_sizes = _sample_context(
+        folder, "sequential", [torch.ones(user.numel(), dtype=torch.long)], target, order
+    )
+    dataset = sequences_dataset(
         user, item, num_users, num_items, split, valid=valid_fraction > 0, weighting=weighting,
-        max_length=max_length, history_length=history_length, name=name,
+        max_length=max_length, history_length=history_length, name=name, context=context,
+        context_sizes=context_sizes,
     )  # fmt: skip
+    if context and not torch.equal(dataset.y, item[order][target]):
+        raise AssertionError(f"{folder}: the contexts are not aligned with the samples")
+    return dataset

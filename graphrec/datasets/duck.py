@@ -271,6 +271,25 @@ class Engine:
             path,
         )
 
+    def write_context(self, query: str, path: Path, names: list[str], grouped: bool) -> None:
+        """A context file (:mod:`graphrec.datasets.context`) from ``query``'s rows
+        ``(rank, pos, f_<name> ...)``: a line per rank (``grouped``) or per row."""
+        if grouped:
+            cells = " || chr(9) || ".join(
+                f"string_agg(CAST(f_{n} AS VARCHAR), ' ' ORDER BY pos)" for n in names
+            )
+            body = f"SELECT rank AS k, {cells} AS line FROM ({query}) AS q GROUP BY rank"
+        else:
+            cells = " || chr(9) || ".join(f"CAST(f_{n} AS VARCHAR)" for n in names)
+            body = f"SELECT rank AS k, pos AS p, {cells} AS line FROM ({query}) AS q"
+        header = "# " + "\t".join(names)
+        order = "k" if grouped else "k, p"
+        head = f"SELECT 0 AS k, {'' if grouped else '0 AS p, '}'{header}' AS line"
+        self.copy_lines(
+            f"SELECT line FROM ({head} UNION ALL {body}) AS u ORDER BY {order}",
+            path,
+        )
+
     def write_labels(self, path: Path, table: str, column: str) -> None:
         """``items.tsv``/``users.tsv``: ``id<TAB>original`` in id order, under a header."""
         cursor = self.con.execute(f"SELECT id, {column} FROM {table} ORDER BY id")
@@ -661,6 +680,14 @@ def _seconds_of_ns(ns: str) -> str:
     return f"(CAST({whole} AS DOUBLE) + CAST({rest} AS DOUBLE) / 1e9)"
 
 
+def _context_text(column: str) -> str:
+    """A context column's value as text, as ``str(value).strip()`` gives it, NULL
+    where it is missing (as :func:`graphrec.datasets.context.column_ids` reads it)."""
+    text = f"trim(CAST({_ident(column)} AS VARCHAR), '{_WHITESPACE}')"
+    missing = f"{_ident(column)} IS NULL OR {text} IN ({_missing_list()})"
+    return f"CASE WHEN {missing} THEN NULL ELSE {text} END"
+
+
 def _missing_list() -> str:
     from graphrec.datasets.clicklog import _MISSING
 
@@ -739,10 +766,12 @@ def click_log(
     threads: int | None = None,
     progress: bool = False,
     finish: Any = None,
+    context: tuple[list[str], list[str]] = ([], []),
 ) -> dict[str, Any]:
     """:func:`graphrec.datasets.from_click_log` of a file on DuckDB (``meta``: the
     checked options, as they go into ``meta.json``; ``finish``: what adds the
-    side fields to the written folder); the same files and errors."""
+    side fields to the written folder; ``context``: the context columns and the
+    time context fields); the same files and errors."""
     from graphrec.datasets import clicklog as cl
 
     if not path.is_file():
@@ -774,6 +803,10 @@ def click_log(
                 f"{label}: missing column(s) {missing}; it has {names} "
                 "(name them with session=/item=/time=/user=, or --session-col etc.)"
             )
+        context_cols, time_fields = context
+        missing = [c for c in context_cols if c not in names]
+        if missing:
+            raise ValueError(f"{label}: missing context column(s) {missing}; it has {names}")
         rows = reader.count()
         if rows == 0:
             raise ValueError(f"{label}: no rows")
@@ -788,9 +821,10 @@ def click_log(
             if time_col is not None
             else "CAST(0 AS DOUBLE)"
         )
+        ctx = "".join(f", {_context_text(c)} AS ctx_{c}" for c in context_cols)
         engine.execute(
             f"CREATE TEMP TABLE clicks AS SELECT rowid AS rid, {group_sql} AS grp, "
-            f"{item_sql} AS item, {time_sql} AS t, {user_sql} AS usr FROM raw",
+            f"{item_sql} AS item, {time_sql} AS t, {user_sql} AS usr{ctx} FROM raw",
             "typed clicks",
         )
         engine.execute("DROP TABLE raw", "typed clicks")
@@ -801,6 +835,11 @@ def click_log(
         engine.run_script(rest)
         meta = meta | {"source": label, "item_id_type": item_type, "user_id_type": user_type}
         write_outputs(engine, out, meta, stats, label)
+        if context_cols or time_fields:
+            from graphrec.datasets import context as ctx_files
+
+            engine.run_script(protocol_sql.context_script(context_cols, time_fields))
+            ctx_files.write_from_engine(engine, out, mode, context_cols, time_fields)
         cl.write_meta(out, meta, stats)
         log.info("%s -> %s: %s (DuckDB: %s)", label, out_dir, stats, timed(engine.seconds))
     return stats

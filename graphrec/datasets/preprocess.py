@@ -52,10 +52,14 @@ def _checked_int(column: pd.Series, name: str, path: Path, header_lines: int) ->
     return values.astype(np.int64)
 
 
-def _sessions(df: pd.DataFrame) -> list[list[int]]:
-    """Split a frame sorted by session (column ``rank``) into lists of items."""
+def _sessions(df: pd.DataFrame, column: str = "item") -> list:
+    """Split a frame sorted by session (column ``rank``) into lists of items (or of
+    another column's values: arrays)."""
     bounds = np.flatnonzero(np.diff(df["rank"].to_numpy())) + 1
-    return [a.tolist() for a in np.split(df["item"].to_numpy(), bounds)] if len(df) else []
+    if not len(df):
+        return []
+    parts = np.split(df[column].to_numpy(), bounds)
+    return [a.tolist() for a in parts] if column == "item" else parts
 
 
 def _session_users(df: pd.DataFrame) -> list:
@@ -82,7 +86,8 @@ def standard_protocol(
         clicks: columns ``session`` (codes numbered in order of first
             appearance), ``item`` and ``date`` (seconds; the session's date on
             every row), rows already in click order within each session; an
-            optional ``user`` column (one user per session) is carried along.
+            optional ``user`` column (one user per session) is carried along, and
+            an optional ``row`` column (the click's row in the log).
         test_days (float, optional): the test period: sessions dated after
             ``max date - test_days`` days (the reference's split).
         test_fraction (float, optional): instead, the most recent share of
@@ -97,7 +102,8 @@ def standard_protocol(
         A dict with ``train`` and ``test`` (lists of sessions, renumbered item
         ids), ``item_ids`` (original id of each new id, from 1), the session
         users when ``clicks`` has them (``train_users``, ``test_users``), and
-        the counts of what each step removed.
+        the counts of what each step removed; with ``row``, ``train_rows`` and
+        ``test_rows``: each session's rows (arrays, in click order).
     """
     if (test_days is None) == (test_fraction is None):
         raise ValueError("give exactly one of test_days and test_fraction")
@@ -163,6 +169,9 @@ def standard_protocol(
         "item_ids": np.asarray(uniques),
         "stats": stats,
     }
+    if "row" in clicks.columns:
+        result["train_rows"] = _sessions(train, "row")
+        result["test_rows"] = _sessions(test, "row")
     if "user" in clicks.columns:
         result["train_users"] = _session_users(train)
         result["test_users"] = _session_users(test)

@@ -52,6 +52,8 @@ def from_clicks(
     has_time: bool = True,
     name: str | None = None,
     source: str = "spark",
+    context_cols: list[str] | None = None,
+    time_context: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run the click-log protocol on a Spark DataFrame and write a click-log folder.
 
@@ -72,6 +74,10 @@ def from_clicks(
         has_time: ``False`` when ``t`` is 0 everywhere (file order; sequential).
         name: the dataset's label (default: the folder's name).
         source: what ``meta.json`` names as the source.
+        context_cols: columns of ``clicks`` holding a context field each (read
+            as text; ``NULL``, empty or ``"null"`` ... is unknown), as for
+            :func:`~graphrec.datasets.from_click_log`.
+        time_context: ``"hour"`` and/or ``"weekday"`` of ``t`` (UTC).
 
     Returns:
         The counts of every step, those of :func:`~graphrec.datasets.from_click_log`.
@@ -98,6 +104,17 @@ def from_clicks(
         test_days=test_days, test_fraction=test_fraction, duplicates=duplicates,
         unsorted=unsorted, time_format=None, time_unit="s",
     )  # fmt: skip
+    from graphrec.datasets import context as ctx_files
+
+    context_cols, time_context = ctx_files.check_options(
+        context_cols, time_context, "t" if has_time else None, ("rid", "grp", "item", "t", "usr")
+    )
+    missing = [c for c in context_cols if c not in types]
+    if missing:
+        raise ValueError(f"the clicks DataFrame lacks the context column(s) {missing}")
+    if context_cols or time_context:
+        meta["context"] = {"columns": context_cols, "time": time_context}
+    clicks = clicks.selectExpr("*", *(_context_text(c) for c in context_cols))
     clicks.createOrReplaceTempView("clicks")
     sql = protocol_sql.click_log_script(mode, meta["options"], has_time)
     for _, statement in protocol_sql.statements(sql):
@@ -111,8 +128,24 @@ def from_clicks(
     meta = meta | {"source": source, "item_id_type": item_type, "user_id_type": user_type}
     with cl._staged(Path(out_dir)) as out:
         duck.write_outputs(runner, out, meta, stats, source)
+        if context_cols or time_context:
+            script = protocol_sql.context_script(context_cols, time_context)
+            for _, statement in protocol_sql.statements(script):
+                spark.sql(statement)
+            spark.catalog.cacheTable("click_context")
+            ctx_files.write_from_engine(runner, out, mode, context_cols, time_context)
         cl.write_meta(out, meta, stats)
-    return stats
+    return cl._with_field_stats(stats, Path(out_dir), {})
+
+
+def _context_text(column: str) -> str:
+    """A context column as text, NULL where it is missing (Spark SQL)."""
+    from graphrec.datasets.clicklog import _MISSING
+
+    text = f"trim(CAST(`{column}` AS STRING))"
+    missing = ", ".join("'" + v + "'" for v in sorted(_MISSING))
+    unknown = f"`{column}` IS NULL OR {text} IN ({missing})"
+    return f"CASE WHEN {unknown} THEN NULL ELSE {text} END AS ctx_{column}"
 
 
 #: the views that later steps read more than once
@@ -156,6 +189,26 @@ class _SparkRunner:
                 items.append(str(row["id"]))
             if current is not None:
                 f.write(" ".join(items) + "\n")
+
+    def write_context(self, query: str, path: Path, names: list[str], grouped: bool) -> None:
+        """A context file from ``query``'s rows ``(rank, pos, f_<name> ...)``: a line per
+        rank (``grouped``: each field's ids in ``pos`` order) or per row."""
+        rows = self.spark.sql(f"SELECT * FROM ({query}) AS q ORDER BY rank, pos")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("# " + "\t".join(names) + "\n")
+            current, cells = None, [[] for _ in names]
+            for row in rows.toLocalIterator():
+                if not grouped:
+                    f.write("\t".join(str(row[f"f_{n}"]) for n in names) + "\n")
+                    continue
+                if row["rank"] != current and current is not None:
+                    f.write("\t".join(" ".join(c) for c in cells) + "\n")
+                    cells = [[] for _ in names]
+                current = row["rank"]
+                for c, n in zip(cells, names, strict=True):
+                    c.append(str(row[f"f_{n}"]))
+            if grouped and current is not None:
+                f.write("\t".join(" ".join(c) for c in cells) + "\n")
 
     def write_labels(self, path: Path, table: str, column: str) -> None:
         with open(path, "w", encoding="utf-8") as f:

@@ -16,7 +16,7 @@ from graphrec.checks import check_int, checked_init, warn_caller
 from graphrec.data import SessionBatch, SessionDataset, collate, encode_item_ids, session_graph
 from graphrec.data.dataset import integer_ids
 from graphrec.data.graph import WEIGHTINGS
-from graphrec.nn.field_embedding import FieldEmbedding, check_fields
+from graphrec.nn.field_embedding import FieldEmbedding, check_fields, encode_context, label_index
 from graphrec.nn.functional import (
     GradientSink,
     full_softmax_cross_entropy,
@@ -69,6 +69,9 @@ class SessionRecommender(nn.Module):
         self.item_labels: list | None = None
         #: the data's own user ids (``[None, label of user 1, ...]``)
         self.user_labels: list | None = None
+        #: a click log's own context values (``{field: [None, value of 1, ...]}``)
+        self.context_labels: dict[str, list] = {}
+        self._context_index: dict[str, dict[str, int]] = {}
         #: click counts of the training items (:func:`popularity_reference`),
         #: set by the trainer and kept in checkpoints; :meth:`check_data`
         #: compares data against them
@@ -97,10 +100,26 @@ class SessionRecommender(nn.Module):
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.graph_weighting = weighting
 
-    def set_labels(self, item_labels: Sequence | None = None, user_labels: Sequence | None = None):
+    def set_labels(
+        self,
+        item_labels: Sequence | None = None,
+        user_labels: Sequence | None = None,
+        context_labels: dict[str, Sequence] | None = None,
+    ):
         """Keep a click log's own ids: text item ids (``item_labels[i]`` is the
-        id of compact item ``i``; entry 0, padding, is ignored) and user ids.
+        id of compact item ``i``; entry 0, padding, is ignored), user ids, and
+        the values of its context fields (``{field: [None, value of 1, ...]}``).
         :meth:`recommend` then takes and returns them; checkpoints keep them."""
+        context_labels = {
+            k: [None, *v[1:]] for k, v in (context_labels or {}).items() if k in self.context_fields
+        }
+        for key, values in context_labels.items():
+            if len(values) != self.context_fields[key] + 1:
+                raise ValueError(
+                    f"context_labels[{key!r}] needs {self.context_fields[key] + 1} entries"
+                )
+        self.context_labels = context_labels
+        self._context_index = label_index(context_labels)
         if item_labels is not None:
             item_labels = [None, *item_labels[1:]]
             if len(item_labels) != self.num_items + 1:
@@ -386,9 +405,12 @@ class SessionRecommender(nn.Module):
             histories (list of lists, optional): each session's long-term
                 history (original item ids, oldest first; may be empty).
             contexts (list of dicts, optional): each session's context
-                fields, ``{name: value id}`` (models with ``context_fields``;
-                a field left out is unknown, 0). The items' and users' own
-                fields come from the tables the model keeps.
+                fields (models with ``context_fields``; a field left out is
+                unknown, 0): ``{name: value id}``, or, for a field of a click
+                log's (``context_labels``), the log's own value
+                (``{"device": "mobile", "hour": 9}``; one the log never showed
+                is unknown, with a warning). The items' and users' own fields
+                come from the tables the model keeps.
 
         Returns:
             LongTensor ``[S, k]`` of original item ids, best first (a list
@@ -477,23 +499,13 @@ class SessionRecommender(nn.Module):
             raise ValueError(f"item id {unknown[0]!r} is not in the catalogue")
         return torch.tensor([lookup[i] for i in ids], dtype=torch.long)
 
-    def _context(self, context: dict[str, int]) -> dict[str, Tensor]:
+    def _context(self, context: dict[str, Any]) -> dict[str, Tensor]:
         """A request's context fields as ``[1]`` tensors, every field of the model
-        present (0 where not given)."""
-        if not isinstance(context, dict):
-            raise ValueError(f"a context is a dict of field -> value id, got {context!r}")
-        unknown = sorted(set(context) - set(self.context_fields))
-        if unknown:
-            raise ValueError(
-                f"unknown context field(s) {unknown}; the model reads {sorted(self.context_fields)}"
-            )
-        out = {}
-        for key, size in self.context_fields.items():
-            value = int(integer_ids([context.get(key, 0)], f"context {key!r} value")[0])
-            if not 0 <= value <= size:
-                raise ValueError(f"context {key!r}: value {value} outside 0..{size} (0 = unknown)")
-            out[key] = torch.tensor([value])
-        return out
+        present (0 where not given): :func:`~graphrec.nn.field_embedding.encode_context`."""
+        ids, notes = encode_context(context, self.context_fields, self._context_index)
+        for note in notes:
+            warn_caller(note)
+        return {key: torch.tensor([ids.get(key, 0)]) for key in self.context_fields}
 
     def _encode_user(self, user: Any) -> int | None:
         if user is None:

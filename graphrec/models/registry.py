@@ -109,7 +109,9 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
         model.set_item_ids(dataset.item_ids)
         model.set_graph_weighting(dataset.weighting)
         model.set_labels(
-            getattr(dataset, "item_labels", None), getattr(dataset, "user_labels", None)
+            getattr(dataset, "item_labels", None),
+            getattr(dataset, "user_labels", None),
+            getattr(dataset, "context_labels", None),
         )
         if getattr(model, "item_category", None) is not None:
             model.set_item_category(dataset.item_category)

@@ -110,9 +110,13 @@ class TwoStage(SessionRecommender):
         self.item_ids.copy_(ranker.item_ids)
         if retriever.item_labels != ranker.item_labels:
             raise ValueError("the retriever and the ranker were trained on different item ids")
-        self.set_labels(ranker.item_labels, ranker.user_labels)
         # what the two stages read of a request's context (recommend's ``contexts``)
         self.context_fields = {**retriever.context_fields, **ranker.context_fields}
+        self.set_labels(
+            ranker.item_labels,
+            ranker.user_labels,
+            {**retriever.context_labels, **ranker.context_labels},
+        )
         category = getattr(ranker, "item_category", None)
         if category is None:
             category = getattr(retriever, "item_category", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +38,58 @@ def check_fields(fields: Mapping[str, int] | None, what: str = "fields") -> dict
             raise ValueError(f"{what}: field {name!r} needs a number of values >= 1, got {size!r}")
         out[name] = size
     return out
+
+
+def encode_context(
+    context: Mapping[str, Any], sizes: Mapping[str, int], labels: Mapping[str, dict[str, int]]
+) -> tuple[dict[str, int], list[str]]:
+    """A request's context as value ids, and notes on values it had to read as unknown.
+
+    A field with labels (a click log's own values, ``labels[name]``: value ->
+    id) takes those values, compared as text (``"mobile"``; ``9`` for the
+    ``hour`` field is the hour 9); a value the training log never showed is
+    unknown (0), with a note. A field without labels (MovieLens, the synthetic
+    data) takes value ids ``0 .. sizes[name]``. ``None`` is unknown everywhere.
+
+    Raises:
+        ValueError: ``context`` is not a mapping, names a field that ``sizes``
+            lacks, or gives an unlabelled field something other than a value id
+            in range.
+    """
+    if not isinstance(context, Mapping):
+        raise ValueError(f"a context is a dict of field -> value, got {context!r}")
+    unknown = sorted(set(context) - set(sizes))
+    if unknown:
+        raise ValueError(f"unknown context field(s) {unknown}; the model reads {sorted(sizes)}")
+    out: dict[str, int] = {}
+    notes: list[str] = []
+    for key, value in context.items():
+        if value is None:
+            out[key] = 0
+        elif key in labels:
+            if isinstance(value, (bool, float, list, dict)):
+                raise ValueError(
+                    f"context {key!r}: expected one of the log's values, got {value!r}"
+                )
+            out[key] = labels[key].get(str(value).strip(), 0)
+            if not out[key]:
+                notes.append(
+                    f"context {key!r}: value {value!r} is not among the training log's: unknown"
+                )
+        else:
+            size = sizes[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= size:
+                raise ValueError(
+                    f"context {key!r}: expected a value id in 0..{size} (0 = unknown), "
+                    f"got {value!r}"
+                )
+            out[key] = value
+    return out, notes
+
+
+def label_index(labels: Mapping[str, Sequence[Any]] | None) -> dict[str, dict[str, int]]:
+    """``{field: {value as text: id}}`` of context labels ``{field: [None, value of 1, ...]}``."""
+    return {k: {str(v): i for i, v in enumerate(vs) if i} for k, vs in (labels or {}).items()}
 
 
 class FieldEmbedding(nn.Module):

@@ -44,8 +44,10 @@ class RecommendBody(BaseModel):
     exclude_seen: bool = Field(True, description="never return an item of the session")
     user: ItemId | None = Field(None, description="the session's user (models with users)")
     history: list[ItemId] | None = Field(None, description="long-term history (SDM, DIN, DIEN)")
-    context: dict[str, int] | None = Field(
-        None, description='context field value ids, e.g. {"hour": 9} (models with context fields)'
+    context: dict[str, int | str | None] | None = Field(
+        None,
+        description='context fields, e.g. {"hour": 9}: value ids, or a click log\'s own values '
+        '({"device": "mobile"}); /metadata lists what each field takes',
     )
 
 

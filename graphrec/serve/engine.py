@@ -19,6 +19,7 @@ from graphrec.data.graph import _ptr
 from graphrec.evaluation import FaissRetriever
 from graphrec.models import TwoStage
 from graphrec.models.base import RetrievalRecommender, SessionRecommender
+from graphrec.nn.field_embedding import encode_context, label_index
 from graphrec.training import load_checkpoint, load_model
 
 
@@ -150,7 +151,7 @@ class RequestChecks:
 
     def _context(self, context: Any, warnings: list[str]) -> dict[str, int] | None:
         if not isinstance(context, dict):
-            raise RequestError("context: an object of field name -> value id is needed")
+            raise RequestError("context: an object of field name -> value is needed")
         if not self.context_fields:
             warnings.append("the model reads no context: context ignored")
             return None
@@ -161,11 +162,12 @@ class RequestChecks:
                 f"{sorted(self.context_fields)}",
                 unknown=unknown,
             )
-        for key, value in context.items():
-            size = self.context_fields[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= size:
-                raise RequestError(f"context: {key} must be an integer in 0..{size} (0 = unknown)")
-        return dict(context)
+        try:
+            ids, notes = encode_context(context, self.context_fields, self._context_index)
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+        warnings.extend(notes)
+        return ids
 
     def _user(self, user: Any) -> int:
         """The compact id of a request's user (the log's own id, or an integer)."""
@@ -237,6 +239,8 @@ class Engine(RequestChecks):
         self.num_users = getattr(model, "num_users", 0)
         self.reads_history = model.reads_history
         self.context_fields = dict(inner.context_fields)
+        self.context_labels = dict(getattr(model, "context_labels", None) or {})
+        self._context_index = label_index(self.context_labels)
         self.category = getattr(inner, "item_category", None)
         if self.category is None and isinstance(model, TwoStage):
             self.category = getattr(model.retriever, "item_category", None)
@@ -266,6 +270,11 @@ class Engine(RequestChecks):
             "users": self.num_users,
             "reads_history": self.reads_history,
             "context_fields": sorted(self.context_fields),
+            # what each field takes: the log's own values, or the number of value ids
+            "context_values": {
+                k: self.context_labels[k][1:] if k in self.context_labels else n
+                for k, n in sorted(self.context_fields.items())
+            },
             "selected_with": self.metrics,
             "dataset": self.run_info.get("dataset"),
             "max_session": self.max_session,

@@ -72,7 +72,9 @@ def load_model(path: str | os.PathLike, map_location: str | None = "cpu") -> Ses
     try:
         model = build_model(state["model"], **state["model_config"])
         model.load_state_dict(state["model_state"])
-        model.set_labels(state.get("item_labels"), state.get("user_labels"))
+        model.set_labels(
+            state.get("item_labels"), state.get("user_labels"), state.get("context_labels")
+        )
         model.set_graph_weighting(state.get("graph_weighting"))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

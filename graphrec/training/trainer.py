@@ -369,6 +369,7 @@ class Trainer:
         return {
             "item_labels": model.item_labels,
             "user_labels": model.user_labels,
+            "context_labels": model.context_labels,
             "graph_weighting": model.graph_weighting,
         }
 

@@ -174,6 +174,9 @@ def test_recommend_takes_a_context_on_the_command_line(tmp_path, capsys):
     want = model.eval().recommend([[1, 2]], k=3, contexts=[{"hour": 9}])
     assert out["items"] == want[0].tolist()
     assert main([*base, "--session", "1 2", "--context", "hour=99"]) == 2
-    assert "value 99 outside 0..24" in capsys.readouterr().err
+    assert "expected a value id in 0..24 (0 = unknown), got 99" in capsys.readouterr().err
     assert main([*base, "--session", "1 2", "--context", "hour"]) == 2
-    assert "expected NAME=VALUE_ID" in capsys.readouterr().err
+    assert "expected NAME=VALUE pairs" in capsys.readouterr().err
+    # a field without a log's own values takes value ids only
+    assert main([*base, "--session", "1 2", "--context", "hour=nine"]) == 2
+    assert "expected a value id in 0..24" in capsys.readouterr().err

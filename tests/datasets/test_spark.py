@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from graphrec.datasets import from_click_log
@@ -69,5 +70,43 @@ def test_spark_writes_what_pandas_writes(spark, tmp_path: Path, options: dict) -
     if "user" in options:
         names += ["users.tsv", "train_session_users.txt", "test_session_users.txt"]
     for name in names:
+        a = (tmp_path / "pandas" / "out" / name).read_bytes()
+        assert a == (tmp_path / "spark" / "out" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("mode", ["session", "sequential"])
+def test_spark_writes_the_context_pandas_writes(spark, tmp_path: Path, mode: str) -> None:
+    from pyspark.sql import functions as F
+
+    from graphrec.datasets.spark import from_clicks
+
+    frame = _log()
+    frame["device"] = np.where(
+        frame["item_id"] % 3 == 0, "", "d" + (frame["item_id"] % 4).astype(str)
+    )
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    kwargs = {"context_cols": ["device"], "time_context": ["hour", "weekday"]}
+    if mode == "sequential":
+        expected = from_click_log(path, tmp_path / "pandas" / "out", engine="pandas",
+                                  session=None, user="user", **kwargs)  # fmt: skip
+    else:
+        expected = from_click_log(path, tmp_path / "pandas" / "out", engine="pandas", **kwargs)
+    log = spark.read.csv(str(path), header=True)
+    group = "user" if mode == "sequential" else "session_id"
+    clicks = log.select(
+        F.monotonically_increasing_id().alias("rid"),
+        F.col(group).alias("grp"),
+        F.col("item_id").cast("long").alias("item"),
+        F.col("timestamp").cast("double").alias("t"),
+        (F.col("user").cast("long") if mode == "sequential" else F.lit(None).cast("string")).alias(
+            "usr"
+        ),
+        F.col("device"),
+    )
+    stats = from_clicks(spark, clicks, tmp_path / "spark" / "out", mode=mode, **kwargs)
+    assert stats == expected
+    names = ["context.tsv"] if mode == "sequential" else ["train_context.tsv", "test_context.tsv"]
+    for name in [*names, "fields.json"]:
         a = (tmp_path / "pandas" / "out" / name).read_bytes()
         assert a == (tmp_path / "spark" / "out" / name).read_bytes(), name

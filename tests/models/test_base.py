@@ -511,7 +511,9 @@ def test_recommend_takes_contexts():
     assert not torch.allclose(a, b) and not torch.allclose(a, unknown)
     with pytest.raises(ValueError, match=r"session 0: unknown context field\(s\) \['device'\]"):
         model.recommend([[1, 2]], k=3, contexts=[{"device": 1}])
-    with pytest.raises(ValueError, match=r"value 25 outside 0\.\.24"):
+    with pytest.raises(
+        ValueError, match=r"'hour': expected a value id in 0\.\.24 \(0 = unknown\), got 25"
+    ):
         model.recommend([[1, 2]], k=3, contexts=[{"hour": 25}])
     batch = field_data().batch([0])
     batch.context_hour = torch.tensor([30])

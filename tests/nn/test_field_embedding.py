@@ -69,3 +69,30 @@ def test_state_dict_round_trip_takes_the_stored_width():
     for a, b in zip(f(ids), g(ids), strict=True):
         torch.testing.assert_close(a, b)
     assert "genre=3x2" in repr(g)
+
+
+def test_encode_context_takes_value_ids_or_a_logs_values() -> None:
+    from graphrec.nn.field_embedding import encode_context, label_index
+
+    sizes = {"hour": 24, "device": 2}
+    labels = label_index({"device": [None, "desktop", "mobile"]})
+    assert labels == {"device": {"desktop": 1, "mobile": 2}}
+    ids, notes = encode_context({"hour": 9, "device": "mobile"}, sizes, labels)
+    assert ids == {"hour": 9, "device": 2} and notes == []
+    ids, notes = encode_context({"device": " phone ", "hour": None}, sizes, labels)
+    assert ids == {"device": 0, "hour": 0}
+    assert notes == ["context 'device': value ' phone ' is not among the training log's: unknown"]
+    # a log's values are compared as text: 7 is the value "7"
+    ids, _ = encode_context({"device": 7}, {"device": 2}, label_index({"device": [None, "3", "7"]}))
+    assert ids == {"device": 2}
+    for bad, message in (
+        ({"hour": 25}, r"'hour': expected a value id in 0..24"),
+        ({"hour": "9"}, r"'hour': expected a value id"),
+        ({"hour": True}, r"'hour': expected a value id"),
+        ({"device": 1.5}, r"'device': expected one of the log's values"),
+        ({"os": 1}, r"unknown context field\(s\) \['os'\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            encode_context(bad, sizes, labels)
+    with pytest.raises(ValueError, match="a context is a dict"):
+        encode_context([9], sizes, labels)

@@ -208,6 +208,7 @@ def test_context_fields_are_served(checkpoints):
     session = [int(ids[3]), int(ids[9])]
     with TestClient(create_app(checkpoints["din-fields"])) as client:
         assert client.get("/metadata").json()["context_fields"] == ["hour"]
+        assert client.get("/metadata").json()["context_values"] == {"hour": 24}
         for context in ({"hour": 7}, {"hour": 20}, None):
             body = {"session": session, "k": 5, "user": 3, "exclude_seen": False}
             if context is not None:
@@ -221,7 +222,8 @@ def test_context_fields_are_served(checkpoints):
             assert r.json()["items"] == items[0].tolist()
             assert r.json()["scores"] == pytest.approx(scores[0].tolist(), abs=1e-5)
         for context, fragment in (({"device": 1}, "unknown field(s) ['device']"),
-                                  ({"hour": 25}, "hour must be an integer in 0..24")):  # fmt: skip
+                                  ({"hour": 25}, "'hour': expected a value id in 0..24"),
+                                  ({"hour": "nine"}, "'hour': expected a value id")):  # fmt: skip
             r = client.post("/recommend", json={"session": session, "context": context})
             assert r.status_code in (400, 422) and fragment in r.text, r.text
     with TestClient(create_app(checkpoints["srgnn"])) as client:

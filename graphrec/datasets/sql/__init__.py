@@ -122,3 +122,65 @@ def view_name(statement: str) -> str | None:
 def as_table(statement: str) -> str:
     """The statement creating a temporary table in place of its view (DuckDB)."""
     return _VIEW.sub(r"CREATE OR REPLACE TEMP TABLE \1 AS", statement.strip(), count=1)
+
+
+#: the context fields a click's time gives (``time_context``): their value ids and labels
+TIME_FIELDS = {
+    "hour": (24, [str(h) for h in range(24)]),  # id = hour + 1, UTC
+    "weekday": (7, [str(d) for d in range(1, 8)]),  # id = ISO weekday (Monday = 1), UTC
+}
+
+
+def time_field_sql(name: str, t: str) -> str:
+    """The value id of time field ``name`` of seconds ``t`` (portable SQL; UTC)."""
+    if name == "hour":
+        return f"(((CAST(floor({t} / 3600) AS BIGINT) % 24) + 24) % 24 + 1)"
+    if name == "weekday":  # 1970-01-01 was a Thursday (4)
+        return f"(((CAST(floor({t} / 86400) AS BIGINT) + 3) % 7 + 7) % 7 + 1)"
+    raise ValueError(f"unknown time context field {name!r}; one of {sorted(TIME_FIELDS)}")
+
+
+def context_script(columns: list[str], time_fields: list[str]) -> str:
+    """The views of the per-click context fields, after the protocol's script.
+
+    Input: ``clicks`` with a column ``ctx_<name>`` per field of ``columns`` (the
+    value as text, ``NULL`` when unknown) and ``t``. Output: ``ctx_values_<name>``
+    (``v``, ``id``: value ids ``1 ..`` in the values' sorted order) and
+    ``click_context`` (``rid``, then ``f_<name>`` per field: the value id, 0 =
+    unknown), the ``columns`` first, then the ``time_fields``."""
+    lines = ["-- stage: context"]
+    for n in columns:
+        lines.append(
+            f"CREATE OR REPLACE TEMP VIEW ctx_values_{n} AS\n"
+            f"SELECT v, row_number() OVER (ORDER BY v) AS id\n"
+            f"FROM (SELECT DISTINCT ctx_{n} AS v FROM clicks WHERE ctx_{n} IS NOT NULL) AS q;"
+        )
+    picks = [f"coalesce(v_{n}.id, 0) AS f_{n}" for n in columns]
+    picks += [f"{time_field_sql(n, 'c.t')} AS f_{n}" for n in time_fields]
+    joins = "".join(f"\nLEFT JOIN ctx_values_{n} AS v_{n} ON c.ctx_{n} = v_{n}.v" for n in columns)
+    lines.append(
+        "CREATE OR REPLACE TEMP VIEW click_context AS\n"
+        f"SELECT c.rid, {', '.join(picks)}\nFROM clicks AS c{joins};"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def context_clicks(mode: str, part: str, names: list[str]) -> str:
+    """The context value ids of the clicks written to a part's file: ``(rank, pos,
+    f_<name> ...)``, one row per click, in file order after ``ORDER BY rank, pos``.
+    Session mode: ``part`` is ``train`` or ``test`` (``rank``: the session's line);
+    sequential mode: ``rank`` is the user id (``interactions.txt``'s order)."""
+    fields = ", ".join(f"x.f_{n}" for n in names)
+    if mode == "session":
+        return (
+            f"SELECT o.rank, o.pos, {fields} FROM {part}_out AS o "
+            f"JOIN ranked AS r ON r.part = '{part}' AND r.rank = o.rank "
+            "JOIN kept AS k ON k.s = r.s AND k.pos = o.pos "
+            "JOIN click_context AS x ON x.rid = k.rid"
+        )
+    return (
+        f"SELECT q.uid AS rank, q.pos, {fields} FROM sequence_out AS q "
+        "JOIN user_ids AS u ON u.id = q.uid "
+        "JOIN kept AS k ON k.usr = u.usr AND k.pos = q.pos "
+        "JOIN click_context AS x ON x.rid = k.rid"
+    )
