@@ -112,7 +112,16 @@ def session_lines(ids: dict[str, np.ndarray], sessions_rows: list[np.ndarray]):
 
 
 def entry(fields: dict[str, dict], zeros: dict[str, int], clicks: int) -> dict[str, Any]:
-    """``fields.json``'s ``context`` entry."""
+    """``fields.json``'s ``context`` entry (a warning names the fields that are unknown
+    for every written click: no model can learn from them)."""
+    from graphrec.datasets.io import log
+
+    blank = [n for n, z in zeros.items() if clicks and z == clicks]
+    if blank:
+        log.warning(
+            "context field(s) %s: no written click has a value (all empty); models leave them out",
+            blank,
+        )
     return {
         "source": "the click log",
         "fields": fields,

@@ -103,6 +103,11 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
                 if empty and key not in kwargs:
                     warn_caller(f"{name}: {group} {empty} hold no value for any row: left out")
                 available = field_sizes({k: t for k, t in available.items() if k not in empty})
+            else:  # a context column of a log whose every value is empty has no value
+                empty = sorted(k for k, n in available.items() if n < 1)
+                if empty and key not in kwargs:
+                    warn_caller(f"{name}: context fields {empty} have no value: left out")
+                available = {k: n for k, n in available.items() if k not in empty}
             kwargs[key] = select_fields(kwargs.get(key, ...), available, key, name)
     model = MODELS[name](**kwargs)
     if dataset is not None:

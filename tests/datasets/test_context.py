@@ -275,3 +275,18 @@ def test_the_command_line_takes_context_columns(tmp_path: Path) -> None:
     code = main(["preprocess", "clicks", str(tmp_path / "log.csv"), "--out", str(tmp_path / "x"),
                  "--context-cols", "os", "--engine", "pandas"])  # fmt: skip
     assert code == 2 and not (tmp_path / "x").exists()
+
+
+def test_a_context_column_without_values_is_left_out(tmp_path: Path, caplog) -> None:
+    from graphrec.models import build_model
+
+    log = _tiny().assign(device="")
+    with caplog.at_level("WARNING"):
+        from_click_log(log, tmp_path / "out", context_cols=["device"], time_context=["hour"],
+                       test_days=5, min_item_support=1)  # fmt: skip
+    assert "context field(s) ['device']: no written click has a value" in caplog.text
+    data = load_click_log(tmp_path / "out", "train", cache=False)
+    assert data.context_sizes == {"device": 0, "hour": 24}
+    with pytest.warns(UserWarning, match=r"context fields \['device'\] have no value: left out"):
+        model = build_model("din", dataset=data, hidden_channels=4)
+    assert model.context_fields == {"hour": 24}
