@@ -290,3 +290,21 @@ def test_a_context_column_without_values_is_left_out(tmp_path: Path, caplog) -> 
     with pytest.warns(UserWarning, match=r"context fields \['device'\] have no value: left out"):
         model = build_model("din", dataset=data, hidden_channels=4)
     assert model.context_fields == {"hour": 24}
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_context_beside_a_product_table(tmp_path: Path, engine: str) -> None:
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+    path = tmp_path / "log.csv"
+    _tiny().to_csv(path, index=False)
+    products = pd.DataFrame({"item_id": [1, 2, 3], "brand": ["x", "y", "x"]})
+    stats = from_click_log(path, tmp_path / "out", engine=engine, item_features=products,
+                           context_cols=["device"], test_days=5, min_item_support=1)  # fmt: skip
+    entries = json.loads((tmp_path / "out" / "fields.json").read_text())
+    assert sorted(entries) == ["context", "item"]
+    assert stats["item_fields"]["values"] == {"brand": 2}
+    assert stats["context_fields"]["values"] == {"device": 3}
+    data = load_click_log(tmp_path / "out", "train", valid_fraction=0, cache=False)
+    assert data.item_features["brand"][1:, 0].tolist() == [1, 2, 1]
+    assert data.context["device"].tolist() == [0, 2, 1]
