@@ -23,6 +23,8 @@ of its target click: the moment of the request that the sample stands for.
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +150,9 @@ def write_from_engine(engine, out: Path, mode: str, columns: list[str], times: l
     for part, file in zip(
         ("train", "test") if mode == "session" else ("all",), FILES[mode], strict=True
     ):
-        query = sql.context_clicks(mode, part, names)
+        # joined once: the file and the counts read the same table
+        engine.materialize(f"ctx_{part}", sql.context_clicks(mode, part, names))
+        query = f"SELECT * FROM ctx_{part}"
         engine.write_context(query, out / file, names, grouped=mode == "session")
         zeros = ", ".join(f"sum(CASE WHEN f_{n} = 0 THEN 1 ELSE 0 END) AS f_{n}" for n in names)
         row = engine.one(f"SELECT count(*) AS clicks, {zeros} FROM ({query}) AS q")
@@ -221,10 +225,20 @@ def _read_file(path: Path, names: list[str], sizes: dict[str, int], want: np.nda
                 f"{path}, line {line}: column {n!r}: {counts[bad[0]]} values for "
                 f"{want[bad[0]]} clicks"
             )
-        try:
-            ids = np.array(" ".join(cells.tolist()).split(), dtype=np.int64)
-        except ValueError:
-            line = next(i for i, c in enumerate(cells) if not all(v.isdigit() for v in c.split()))
+        text = " ".join(cells.tolist())
+        ids = None
+        if re.search(r"[^0-9 \-]", text) is None:
+            with warnings.catch_warnings():  # numpy warns (or raises) on unparsed text
+                warnings.simplefilter("error", DeprecationWarning)
+                try:
+                    ids = np.fromstring(text, dtype=np.int64, sep=" ")
+                except (DeprecationWarning, ValueError):
+                    ids = None
+        if ids is None or len(ids) != int(want.sum()):
+            bad = (
+                i for i, c in enumerate(cells) if not re.fullmatch(r"(-?[0-9]+( -?[0-9]+)*)?", c)
+            )
+            line = next(bad, 0)
             raise ValueError(
                 f"{path}, line {line + 2}: column {n!r}: {cells.iloc[line]!r} is not value ids"
             ) from None

@@ -271,6 +271,10 @@ class Engine:
             path,
         )
 
+    def materialize(self, name: str, query: str) -> None:
+        """A temporary table ``name`` of ``query``'s rows (computed once)."""
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}", f"table {name}")
+
     def write_context(self, query: str, path: Path, names: list[str], grouped: bool) -> None:
         """A context file (:mod:`graphrec.datasets.context`) from ``query``'s rows
         ``(rank, pos, f_<name> ...)``: a line per rank (``grouped``) or per row."""
@@ -396,6 +400,19 @@ class ClickLogReader:
                 self._firsts[firsts[i]] = None if value is None else int(value)
             else:
                 self._alls[alls[i - len(firsts)]] = True if value is None else bool(value)
+
+    def spaced(self, columns: list[str]) -> set[str]:
+        """The text columns among ``columns`` with a value to ``str.strip()`` (one pass)."""
+        text = [c for c in columns if self.types[c] == "VARCHAR"]
+        if not text:
+            return set()
+        found = self.engine.execute(
+            "SELECT "
+            + ", ".join(f"bool_or(regexp_matches({_ident(c)}, '^{_EDGE}|{_EDGE}$'))" for c in text)
+            + " FROM raw",
+            "check values",
+        )[0]
+        return {c for c, spaced in zip(text, found, strict=True) if spaced}
 
     def _missing(self, column: str) -> str:
         return f"{_ident(column)} IS NULL OR {self._text(column)} IN ({_missing_list()})"
@@ -680,10 +697,13 @@ def _seconds_of_ns(ns: str) -> str:
     return f"(CAST({whole} AS DOUBLE) + CAST({rest} AS DOUBLE) / 1e9)"
 
 
-def _context_text(column: str) -> str:
+def _context_text(column: str, strip: bool = True) -> str:
     """A context column's value as text, as ``str(value).strip()`` gives it, NULL
-    where it is missing (as :func:`graphrec.datasets.context.column_ids` reads it)."""
-    text = f"trim(CAST({_ident(column)} AS VARCHAR), '{_WHITESPACE}')"
+    where it is missing (as :func:`graphrec.datasets.context.column_ids` reads it);
+    ``strip=False`` for a column without a value to strip."""
+    text = f"CAST({_ident(column)} AS VARCHAR)"
+    if strip:
+        text = f"trim({text}, '{_WHITESPACE}')"
     missing = f"{_ident(column)} IS NULL OR {text} IN ({_missing_list()})"
     return f"CASE WHEN {missing} THEN NULL ELSE {text} END"
 
@@ -821,7 +841,8 @@ def click_log(
             if time_col is not None
             else "CAST(0 AS DOUBLE)"
         )
-        ctx = "".join(f", {_context_text(c)} AS ctx_{c}" for c in context_cols)
+        spaced = reader.spaced(context_cols)  # str.strip() is slow in SQL: only where needed
+        ctx = "".join(f", {_context_text(c, c in spaced)} AS ctx_{c}" for c in context_cols)
         engine.execute(
             f"CREATE TEMP TABLE clicks AS SELECT rowid AS rid, {group_sql} AS grp, "
             f"{item_sql} AS item, {time_sql} AS t, {user_sql} AS usr{ctx} FROM raw",

@@ -190,6 +190,11 @@ class _SparkRunner:
             if current is not None:
                 f.write(" ".join(items) + "\n")
 
+    def materialize(self, name: str, query: str) -> None:
+        """A cached view ``name`` of ``query``'s rows (computed once, on first use)."""
+        self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
+        self.spark.catalog.cacheTable(name)
+
     def write_context(self, query: str, path: Path, names: list[str], grouped: bool) -> None:
         """A context file from ``query``'s rows ``(rank, pos, f_<name> ...)``: a line per
         rank (``grouped``: each field's ids in ``pos`` order) or per row."""

@@ -182,6 +182,9 @@ def test_a_damaged_context_file_is_named(tmp_path: Path) -> None:
     path.write_text(good.replace("2 2 0", "2 x 0"))
     with pytest.raises(ValueError, match=r"line 2: column 'device': '2 x 0' is not value ids"):
         load_click_log(out, "train", cache=False)
+    path.write_text(good.replace("2 2 0", "2 2 1-0"))  # numbers run together
+    with pytest.raises(ValueError, match=r"line 2: column 'device': '2 2 1-0' is not value ids"):
+        load_click_log(out, "train", cache=False)
     path.write_text(good + "1 1\n")
     with pytest.raises(ValueError, match="3 lines where 2 are needed"):
         load_click_log(out, "train", cache=False)
