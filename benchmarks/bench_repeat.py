@@ -4,7 +4,8 @@ two-stage SR-GNN -> DIN/DIEN as the share of repeated next clicks grows
 
     python benchmarks/bench_repeat.py [--rates 0 0.2 0.4 0.6] [--sessions 20000]
         [--items 1000] [--mean-length 5] [--successor-share 0.6]
-        [--epochs 3] [--negatives hard] [--no-rankers] [--threads 1] [--out runs/repeat]
+        [--epochs 3] [--negatives hard] [--no-rankers] [--rankers din,dien]
+        [--retriever plain|repeat] [--session-features] [--threads 1] [--out runs/repeat]
 
 ``--mean-length 15 --successor-share 0.1 --items 5000 --sessions 4000`` is the
 regime of long, repeat-heavy real sessions, where S-POP beats plain SR-GNN.
@@ -16,7 +17,11 @@ fixed number of epochs (``--negatives``: hard ones from SR-GNN's top-100, or
 uniform) and re-rank SR-GNN's top-100: alone (``->``, ``TwoStage``'s
 ``fusion="none"``) and fused with SR-GNN's scores (``x``, ``fusion="product"``).
 The table gives test HR@20 /
-MRR@20 (%) and the measured share of test targets already in their session;
+MRR@20 (%) and the measured share of test targets already in their session.
+``--retriever repeat`` makes the repeat-aware SR-GNN the first stage (its negatives
+and its candidates); ``--session-features`` adds each ranker trained with
+``session_features=True`` (``+ in-session``): the head sees whether a candidate
+is in the session, how often and how recently;
 ``results.json`` (and ``repeat.png`` when matplotlib is installed) go to ``--out``.
 """
 
@@ -65,24 +70,30 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         row[label] = evaluate(model, test, ks=ks)
         print(f"  {label}: {time.perf_counter() - start:.0f} s, test HR@20 "
               f"{100 * row[label]['HR@20']:.2f}", flush=True)  # fmt: skip
-    srgnn = trained["SR-GNN"]
+    srgnn = trained["SR-GNN repeat" if args.retriever == "repeat" else "SR-GNN"]
+    first = "SR-GNN repeat" if args.retriever == "repeat" else "SR-GNN"
     row["S-POP"] = evaluate(SessionPopularity.from_dataset(train), test, ks=ks)
     for name in ("STAN", "VSTAN"):
         model, _ = tune(name, train, valid)
         row[name] = evaluate(model, test, ks=ks)
-    for name in () if args.no_rankers else ("din", "dien"):
-        torch.manual_seed(0)
-        ranker = build_model(name, dataset=train, negative_sampling=args.negatives)
-        ranker.set_retriever(srgnn)
-        start = time.perf_counter()
-        Trainer(ranker, train, None, epochs=args.epochs, batch_size=128, lr=1e-3,
-                weight_decay=0.0, lr_gamma=1.0, **common).fit()  # fmt: skip
-        seconds = time.perf_counter() - start
-        ranker.eval()
-        for fusion, arrow in (("none", "->"), ("product", "x")):
-            pipeline = TwoStage(srgnn, ranker, k=100, fusion=fusion)
-            row[f"SR-GNN {arrow} {name.upper()}"] = evaluate(pipeline, test, ks=ks)
-        print(f"  {name}: trained in {seconds:.0f} s", flush=True)
+    rankers = () if args.no_rankers else args.rankers.split(",")
+    flags = (False, True) if args.session_features else (False,)
+    for name in rankers:
+        for in_session in flags:
+            torch.manual_seed(0)
+            ranker = build_model(name, dataset=train, negative_sampling=args.negatives,
+                                 session_features=in_session)  # fmt: skip
+            ranker.set_retriever(srgnn)
+            start = time.perf_counter()
+            Trainer(ranker, train, None, epochs=args.epochs, batch_size=128, lr=1e-3,
+                    weight_decay=0.0, lr_gamma=1.0, **common).fit()  # fmt: skip
+            seconds = time.perf_counter() - start
+            ranker.eval()
+            label = name.upper() + (" + in-session" if in_session else "")
+            for fusion, arrow in (("none", "->"), ("product", "x")):
+                pipeline = TwoStage(srgnn, ranker, k=100, fusion=fusion)
+                row[f"{first} {arrow} {label}"] = evaluate(pipeline, test, ks=ks)
+            print(f"  {label}: trained in {seconds:.0f} s", flush=True)
     row["repeat share"] = {"HR@20": repeat_share(test)}
     return row
 
@@ -97,6 +108,11 @@ def main() -> None:
     parser.add_argument("--no-rankers", action="store_true", help="no DIN/DIEN pipelines")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="hard")
+    parser.add_argument("--rankers", default="din,dien", help="the second stages")
+    parser.add_argument("--retriever", choices=["plain", "repeat"], default="plain")
+    parser.add_argument(
+        "--session-features", action="store_true", help="also each ranker with in-session features"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="runs/repeat")
     args = parser.parse_args()

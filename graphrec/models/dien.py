@@ -109,6 +109,13 @@ class DIEN(RankingRecommender):
             grows by ``hidden_channels`` per item field). A smaller one keeps
             the behaviour narrow, as the authors' code does (DIN's gives the
             item and its category half of the width each).
+        session_features (bool): give the head whether the candidate is in the
+            session, how often and how recently
+            (:class:`graphrec.nn.InSessionFeatures`), and draw one more negative
+            per target among the session's other clicks, so that it learns when
+            a repeat is the next click. Not in the paper: the
+            repeat signal for re-ranking a repeat-aware retriever's candidates.
+            (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -135,6 +142,7 @@ class DIEN(RankingRecommender):
         user_fields: dict[str, int] | None = None,
         context_fields: dict[str, int] | None = None,
         field_channels: int | None = None,
+        session_features: bool = False,
     ) -> None:
         super().__init__(
             num_items,
@@ -148,6 +156,7 @@ class DIEN(RankingRecommender):
             user_fields,
             context_fields,
             field_channels,
+            session_features,
         )
         if auxiliary not in AUXILIARY:
             raise ValueError(f"auxiliary must be one of {AUXILIARY}, got {auxiliary!r}")
@@ -164,6 +173,7 @@ class DIEN(RankingRecommender):
         self.attention_weight = nn.Parameter(torch.empty(d, d))  # W of eq. (5)
         self.augru = AUGRU(d, d)
         width = (4 if head_interaction else 2) * d + self.user_channels
+        width += self.session_channels
         self.mlp = MLP(width, self.mlp_hidden, 1, mlp_activation)
         self.reset_parameters()
 
@@ -197,7 +207,7 @@ class DIEN(RankingRecommender):
         if self.head_interaction:  # the code's sum-pooled behaviours and their product
             pooled = state["pooled"]
             features += [pooled.expand_as(v), pooled * v]
-        return self.head(state, features)
+        return self.head(state, features, candidates)
 
     def auxiliary_logits(self, states: Tensor, targets: Tensor) -> Tensor:
         """``[N]``: how well states ``[N, d]`` predict embedded behaviours ``[N, d]``."""
@@ -230,5 +240,6 @@ class DIEN(RankingRecommender):
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"aux_weight={self.aux_weight}, auxiliary={self.auxiliary!r}{self.fields_repr()})"
+            f"aux_weight={self.aux_weight}, auxiliary={self.auxiliary!r}"
+            f"{self.fields_repr()}{self.session_repr()})"
         )

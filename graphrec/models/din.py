@@ -95,6 +95,13 @@ class DIN(RankingRecommender):
             grows by ``hidden_channels`` per item field). A smaller one keeps
             the behaviour narrow, as the authors' code does (DIN's gives the
             item and its category half of the width each).
+        session_features (bool): give the head whether the candidate is in the
+            session, how often and how recently
+            (:class:`graphrec.nn.InSessionFeatures`), and draw one more negative
+            per target among the session's other clicks, so that it learns when
+            a repeat is the next click. Not in the paper: the
+            repeat signal for re-ranking a repeat-aware retriever's candidates.
+            (default: ``False``)
 
     Shapes:
         - **input:** a :class:`graphrec.data.SessionBatch` (optional ``user``,
@@ -123,6 +130,7 @@ class DIN(RankingRecommender):
         user_fields: dict[str, int] | None = None,
         context_fields: dict[str, int] | None = None,
         field_channels: int | None = None,
+        session_features: bool = False,
     ) -> None:
         super().__init__(
             num_items,
@@ -136,6 +144,7 @@ class DIN(RankingRecommender):
             user_fields,
             context_fields,
             field_channels,
+            session_features,
         )
         if pooling not in POOLING:
             raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
@@ -153,6 +162,7 @@ class DIN(RankingRecommender):
             else None
         )
         width = (3 if head_interaction else 2) * d + self.user_channels
+        width += self.session_channels
         self.mlp = MLP(width, self.mlp_hidden, 1, mlp_activation)
         self.reset_parameters()
 
@@ -187,11 +197,11 @@ class DIN(RankingRecommender):
         features = [interest, v]
         if self.head_interaction:
             features.append(interest * v)
-        return self.head(state, features)
+        return self.head(state, features, candidates)
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, num_users={self.num_users}, "
             f"num_categories={self.num_categories}, hidden_channels={self.hidden_channels}, "
-            f"pooling={self.pooling!r}{self.fields_repr()})"
+            f"pooling={self.pooling!r}{self.fields_repr()}{self.session_repr()})"
         )

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
 from graphrec.models.base import SessionRecommender, batch_users, user_vectors
+from graphrec.nn.in_session import InSessionFeatures
 
 NEGATIVE_SAMPLING = ("uniform", "popularity", "hard")
 
@@ -105,6 +106,7 @@ class RankingRecommender(SessionRecommender):
         user_fields: dict[str, int] | None = None,
         context_fields: dict[str, int] | None = None,
         field_channels: int | None = None,
+        session_features: bool = False,
     ) -> None:
         super().__init__(num_items)
         if negative_sampling not in NEGATIVE_SAMPLING:
@@ -138,6 +140,8 @@ class RankingRecommender(SessionRecommender):
             raise ValueError(f"field_channels must be >= 1, got {field_channels}")
         self.field_channels = field_channels
         self.init_fields(self.side_channels, item_fields, user_fields, context_fields)
+        self.session_features = session_features
+        self.in_session = InSessionFeatures(self.side_channels) if session_features else None
         self._retriever: list[SessionRecommender] = []  # not a submodule: never saved
 
     @property
@@ -157,6 +161,15 @@ class RankingRecommender(SessionRecommender):
         sides = len(self.user_fields) + len(self.context_fields)
         return self.hidden_channels * bool(self.num_users) + self.side_channels * sides
 
+    @property
+    def session_channels(self) -> int:
+        """Size of the in-session features per candidate (``session_features``), else 0."""
+        return 2 * self.side_channels if self.session_features else 0
+
+    def session_repr(self) -> str:
+        """``", session_features=True"`` for :meth:`__repr__` when they are on."""
+        return ", session_features=True" if self.session_features else ""
+
     def reset_embeddings(self) -> None:
         """Embeddings :math:`\\mathcal{N}(0, 0.01^2)`, padding rows zero."""
         for emb in (self.item_embedding, self.category_embedding, self.user_embedding):
@@ -167,6 +180,8 @@ class RankingRecommender(SessionRecommender):
             if self.category_embedding is not None:
                 self.category_embedding.weight[0].zero_()
         self.reset_fields(0.01)
+        if self.in_session is not None:
+            self.in_session.reset_parameters()
 
     # -- side information ---------------------------------------------------------
     def set_item_counts(self, counts: Tensor) -> None:
@@ -225,12 +240,23 @@ class RankingRecommender(SessionRecommender):
         items, mask = behaviour_sequence(batch)
         e = self.embed_items(items)
         pooled = (e * mask.unsqueeze(-1)).sum(1, keepdim=True)
-        return {"items": items, "mask": mask, "behaviours": e, "pooled": pooled,
-                "user": self.embed_user(batch)}  # fmt: skip
+        state = {"items": items, "mask": mask, "behaviours": e, "pooled": pooled,
+                 "user": self.embed_user(batch)}  # fmt: skip
+        if self.in_session is not None:  # the session's own clicks, without the history
+            state["clicks"], state["click_mask"] = batch.sequences()
+        return state
 
-    def head(self, state: dict[str, Any], features: list[Tensor]) -> Tensor:
+    def head(
+        self, state: dict[str, Any], features: list[Tensor], candidates: Tensor | None = None
+    ) -> Tensor:
         """``[B, C]`` logits: the prediction head ``self.mlp`` over the
-        concatenated ``[B, C, *]`` features, and the user vector when present."""
+        concatenated ``[B, C, *]`` features, the in-session features of the
+        ``candidates`` (``session_features``) and the user vector when present."""
+        if self.in_session is not None:
+            if candidates is None:
+                raise ValueError("session_features: the head needs the candidates' ids")
+            found = self.in_session(state["clicks"], state["click_mask"], candidates)
+            features = [*features, found]
         if state["user"] is not None:
             num_candidates = features[0].size(1)
             features = [*features, state["user"].unsqueeze(1).expand(-1, num_candidates, -1)]
@@ -286,7 +312,7 @@ class RankingRecommender(SessionRecommender):
         clicked = torch.cat([clicked.masked_fill(~clicked_mask, 0), batch.y.view(-1, 1)], 1)
         num = self.num_negatives
         if self.negative_sampling == "hard":
-            return self._hard_negatives(batch, clicked)
+            return self._with_session_negative(batch, self._hard_negatives(batch, clicked))
         size = (batch.num_sessions, num)
         device = batch.y.device
         out = torch.zeros(size, dtype=torch.long, device=device)
@@ -301,11 +327,29 @@ class RankingRecommender(SessionRecommender):
             out = torch.where(todo, draw, out)
             todo = (out.unsqueeze(2) == clicked.unsqueeze(1)).any(2)
             if not bool(todo.any()):
-                return out
+                return self._with_session_negative(batch, out)
         raise ValueError(
             "could not draw negatives outside the sessions' clicks: the catalogue is "
             "(almost) entirely clicked in some session"
         )
+
+    def _with_session_negative(self, batch: SessionBatch, negatives: Tensor) -> Tensor:
+        """With ``session_features``, one more negative per target: a click of its
+        session other than the target, drawn uniformly (where the session has none,
+        a second copy of its first negative). Without it no negative would ever be
+        in the session, and the ranker would learn that every clicked item is the
+        next click; in place of a regular negative, that no other item ever is."""
+        if self.in_session is None:
+            return negatives
+        clicks, mask = batch.sequences()
+        allowed = mask & (clicks != batch.y.view(-1, 1))
+        keys = torch.rand(allowed.shape, device=clicks.device).masked_fill(~allowed, -1.0)
+        if clicks.size(1):
+            pick = clicks.gather(1, keys.argmax(1, keepdim=True)).squeeze(1)
+        else:
+            pick = negatives[:, 0]
+        extra = torch.where(allowed.any(1), pick, negatives[:, 0])
+        return torch.cat([negatives, extra.unsqueeze(1)], dim=1)
 
     def _hard_negatives(self, batch: SessionBatch, clicked: Tensor) -> Tensor:
         if not self._retriever:

@@ -12,6 +12,7 @@ from graphrec.nn.functional import (
     sink_embedding,
     timing_signal,
 )
+from graphrec.nn.in_session import InSessionFeatures
 from graphrec.nn.local_activation_unit import LocalActivationUnit
 from graphrec.nn.mlp import MLP
 from graphrec.nn.relu_self_attention import ReLUSelfAttention
@@ -24,6 +25,7 @@ __all__ = [
     "Dice",
     "FieldEmbedding",
     "GradientSink",
+    "InSessionFeatures",
     "LocalActivationUnit",
     "ReLUSelfAttention",
     "RepeatExplore",

@@ -302,3 +302,27 @@ def test_context_fields_are_refused(tmp_path):
     with pytest.raises(ExportError, match=r"context fields \['hour'\].*unknown context"):
         export_model(tmp_path / "din" / "best.pt", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ranker_with_in_session_features_exports(tmp_path):
+    from graphrec.datasets import synthetic
+    from graphrec.models import build_model
+    from graphrec.training import Trainer
+
+    torch.manual_seed(0)
+    data = synthetic(num_sessions=100, num_items=60, num_categories=4, repeat_rate=0.5)
+    model = build_model("din", dataset=data, hidden_channels=8, session_features=True)
+    Trainer(model, data, None, epochs=1, run_dir=tmp_path / "run", progress=False,
+            verbose=False, max_steps_per_epoch=2).fit()  # fmt: skip
+    export_model(tmp_path / "run" / "best.pt", tmp_path / "din")
+    rec = ExportedRecommender(tmp_path / "din", threads=1)
+    sessions = probe_sessions(60, count=24, longest=12, seed=5)
+    candidates = torch.randint(1, 61, (24, 15))
+    candidates[:, 0] = torch.tensor([s[-1] for s in sessions])  # in the session: recency 1
+    users = [n % 20 for n in range(24)]
+    batch = collate([session_graph(s, user=users[i], category=model.item_category)
+                     for i, s in enumerate(sessions)])  # fmt: skip
+    with torch.no_grad():
+        want = model.eval().score(batch, candidates).numpy()
+    got = rec.rank(rec.feeds(pad(sessions).numpy(), np.array(users)), candidates.numpy())
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)

@@ -95,3 +95,75 @@ def test_full_and_candidate_scores_share_one_dtype(dtype):
         assert full.dtype == some.dtype == dtype
         tol = 1e-6 if dtype == torch.float32 else 1e-12  # other matmul blockings
         assert torch.allclose(full.gather(1, candidates), some, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", ["din", "dien"])
+def test_session_features_reach_the_head(name):
+    from graphrec.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, num_items=12, hidden_channels=4, session_features=True).eval()
+    plain = build_model(name, num_items=12, hidden_channels=4).eval()
+    assert model.session_channels == 8 and plain.session_channels == 0
+    assert repr(model).endswith("session_features=True)") and "session" not in repr(plain)
+    assert model.mlp.in_channels == plain.mlp.in_channels + 8
+    # the same clicks in another order change only the recency of the candidates
+    a = collate([session_graph([1, 2, 3], target=4)])
+    b = collate([session_graph([3, 2, 1], target=4)])
+    cand = torch.tensor([[1, 3, 5]])
+    sa, sb = model.score(a, cand), model.score(b, cand)
+    assert not torch.allclose(sa[0, :2], sb[0, :2])
+    with torch.no_grad():  # without the features, the recency is invisible
+        model.in_session.recency_embedding.weight.zero_()
+    if name == "din":  # DIN pools without order: the same scores
+        assert torch.allclose(model.score(a, cand), model.score(b, cand))
+    # full-catalogue scores equal candidate scores, with the features
+    full = model.score(a)
+    assert torch.allclose(full[0, 1:], model.score(a, torch.arange(1, 13).view(1, -1))[0])
+    model.train()
+    loss = model.loss(make_batch())
+    loss.backward()
+    assert model.in_session.count_embedding.weight.grad is not None
+
+
+def test_one_more_negative_is_a_click_of_the_session():
+    torch.manual_seed(0)
+    model = DIN(12, hidden_channels=4, num_negatives=3, session_features=True)
+    batch = collate(
+        [
+            session_graph([1, 2, 3], target=2),  # a repeat: the extra negative is 1 or 3
+            session_graph([4], target=4),  # its only click is the target: no such negative
+            session_graph([5, 6], target=9),
+        ]
+    )
+    seen = [set(), set(), set()]
+    for _ in range(50):
+        neg = model.sample_negatives(batch)
+        assert neg.shape == (3, 4)
+        for row, s in zip(neg.tolist(), seen, strict=True):
+            s.add(row[-1])
+        # the regular negatives stay outside the sessions
+        assert not set(neg[0, :3].tolist()) & {1, 2, 3} and not set(neg[2, :3].tolist()) & {5, 6, 9}
+        assert neg[1, 3] == neg[1, 0] and 4 not in neg[1].tolist()  # a copy of a regular one
+    assert seen[0] == {1, 3} and seen[2] == {5, 6}
+    logits = model.train().loss(batch)  # the loss takes the wider candidate set
+    assert logits.ndim == 0
+    # without the option, no negative is a click
+    plain = DIN(12, hidden_channels=4, num_negatives=3)
+    assert plain.sample_negatives(batch).shape == (3, 3)
+    assert not set(plain.sample_negatives(batch)[0].tolist()) & {1, 2, 3}
+
+
+def test_session_features_survive_a_checkpoint(tmp_path):
+    from graphrec.datasets import synthetic
+    from graphrec.models import build_model
+    from graphrec.training import Trainer, load_model
+
+    data = synthetic(num_sessions=60, num_items=60, num_categories=4, repeat_rate=0.5)
+    model = build_model("din", dataset=data, hidden_channels=4, session_features=True)
+    Trainer(model, data, None, epochs=1, run_dir=tmp_path / "run", progress=False,
+            verbose=False, max_steps_per_epoch=2).fit()  # fmt: skip
+    loaded = load_model(tmp_path / "run" / "best.pt").eval()
+    assert loaded.session_features and loaded.config()["session_features"] is True
+    batch = data.batch(torch.arange(5))
+    assert torch.allclose(loaded.score(batch), model.eval().score(batch))
