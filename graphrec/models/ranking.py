@@ -75,7 +75,10 @@ class RankingRecommender(SessionRecommender):
     ``"hard"`` uniformly from a retriever's top-``hard_k`` items for the
     session, clicked items and the target removed (:meth:`set_retriever`):
     the candidates the ranker will re-rank in a two-stage pipeline.
-    :math:`\mathcal{L}_{aux}` is a subclass's auxiliary loss (DIEN's).
+    :math:`\mathcal{L}_{aux}` is a subclass's auxiliary loss (DIEN's). With
+    ``session_features`` the head also sees whether each candidate is in the
+    session, how often and how recently (:class:`graphrec.nn.InSessionFeatures`),
+    and one more negative per target is one of the session's other clicks.
 
     **Scoring** (:meth:`score`): candidates per session, or, without
     candidates, every item of the catalogue in chunks of candidates (memory
@@ -305,8 +308,11 @@ class RankingRecommender(SessionRecommender):
     ) -> Tensor:
         """``[B, num_negatives]`` negatives per target, after ``negative_sampling``.
 
-        Never the target nor an item the session clicked. ``behaviours`` is
-        :func:`behaviour_sequence` of the batch when the caller has it already.
+        Never the target nor an item the session clicked. With
+        ``session_features``, ``[B, num_negatives + 1]``: the last one is a click
+        of the session other than the target (:meth:`_with_session_negative`).
+        ``behaviours`` is :func:`behaviour_sequence` of the batch when the caller
+        has it already.
         """
         clicked, clicked_mask = behaviour_sequence(batch) if behaviours is None else behaviours
         clicked = torch.cat([clicked.masked_fill(~clicked_mask, 0), batch.y.view(-1, 1)], 1)
