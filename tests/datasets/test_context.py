@@ -250,7 +250,8 @@ def test_models_take_the_logs_own_context_values(tmp_path: Path, capsys) -> None
         meta = client.get("/metadata").json()
         assert meta["context_values"]["device"] == ["desktop", "mobile", "tv"]
         assert meta["context_values"]["hour"] == [str(h) for h in range(24)]
-        body = {"session": session[0], "k": 5, "context": {"device": "mobile", "hour": 9}}
+        body = {"session": session[0], "k": 5, "exclude_seen": False,
+                "context": {"device": "mobile", "hour": 9}}  # fmt: skip
         r = client.post("/recommend", json=body)
         assert r.status_code == 200, r.text
         assert r.json()["items"] == by_value[0].tolist()
