@@ -88,11 +88,13 @@ def column_ids(column: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def time_ids(seconds: np.ndarray, name: str) -> np.ndarray:
-    """Value ids of time field ``name`` (``hour``: hour + 1; ``weekday``: ISO) in UTC,
-    as :func:`graphrec.datasets.sql.time_field_sql` computes them."""
-    if name == "hour":
-        return np.floor(seconds / 3600).astype(np.int64) % 24 + 1
-    return (np.floor(seconds / 86400).astype(np.int64) + 3) % 7 + 1
+    """Value ids of time field ``name`` (``hour``: hour + 1; ``weekday``: ISO) in UTC:
+    :func:`graphrec.datasets.movielens.time_context` of the whole seconds, as
+    :func:`graphrec.datasets.sql.time_field_sql` computes them."""
+    from graphrec.datasets.movielens import time_context
+
+    whole = torch.from_numpy(np.floor(seconds).astype(np.int64))
+    return time_context(whole)[name].numpy()
 
 
 def time_entry(name: str) -> dict[str, Any]:
