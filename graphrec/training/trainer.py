@@ -29,7 +29,7 @@ from graphrec.distributed import (
 )
 from graphrec.evaluation import evaluate
 from graphrec.memory import reuse_freed_memory
-from graphrec.models import model_name
+from graphrec.models import build_model, model_name
 from graphrec.models.base import SessionRecommender, popularity_reference
 from graphrec.threads import configure_threads
 from graphrec.training.checkpoint import check_checkpoint_model, load_checkpoint, save_checkpoint
@@ -334,7 +334,7 @@ class Trainer:
     def load_state_dict(
         self, state: dict[str, Any], path: str | os.PathLike = "checkpoint"
     ) -> None:
-        if state["model"] != model_name(self.model) or state["model_config"] != self.model.config():
+        if state["model"] != model_name(self.model) or not _same_config(state, self.model):
             raise ValueError(
                 f"{path} holds {state['model']}({state['model_config']}), "
                 f"this trainer has {model_name(self.model)}({self.model.config()})"
@@ -613,3 +613,22 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _same_config(state: dict[str, Any], model: SessionRecommender) -> bool:
+    """Whether a checkpoint's model configuration is ``model``'s.
+
+    A checkpoint of an older graphrec lacks the constructor arguments added
+    since, whose defaults compute what the older model did: the saved
+    configuration is completed by building the model it describes.
+    """
+    saved, current = state["model_config"], model.config()
+    if saved == current:
+        return True
+    if set(saved) - set(current):
+        return False  # an argument this graphrec does not know
+    try:
+        with torch.device("meta"):  # no memory for the weights
+            return build_model(state["model"], **saved).config() == current
+    except (TypeError, ValueError):
+        return False

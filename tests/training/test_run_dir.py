@@ -136,3 +136,27 @@ def test_demo_replaces_its_own_default_run(tmp_path, monkeypatch, capsys):
     assert load_model(tmp_path / "runs" / "srgnn-synthetic" / "best.pt").num_items == 3000
     # a --run-dir of one's own is protected as for train
     assert main([*argv, "--run-dir", "runs/srgnn-synthetic"]) == 2
+
+
+def test_a_run_of_an_older_graphrec_resumes_only_with_its_own_configuration(data, tmp_path):
+    """A checkpoint written before some constructor arguments existed lacks them;
+    their defaults compute what the older model did, so it resumes. A real
+    difference of configuration is still refused."""
+    from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
+
+    trainer(data, tmp_path, epochs=1).fit()
+    state = load_checkpoint(tmp_path / "last.pt")
+    for key in ("position", "max_position", "dropout", "item_fields"):  # added since
+        del state["model_config"][key]
+    save_checkpoint(tmp_path / "last.pt", state)
+    resumed = trainer(data, tmp_path, epochs=2).fit(resume=True)
+    assert len(resumed.history) == 2
+    state = load_checkpoint(tmp_path / "last.pt")
+    state["model_config"]["hidden_channels"] = 9
+    save_checkpoint(tmp_path / "last.pt", state)
+    with pytest.raises(ValueError, match="this trainer has srgnn"):
+        trainer(data, tmp_path, epochs=3).fit(resume=True)
+    state["model_config"] = {**state["model_config"], "hidden_channels": 8, "spin": 1}
+    save_checkpoint(tmp_path / "last.pt", state)
+    with pytest.raises(ValueError, match="this trainer has srgnn"):
+        trainer(data, tmp_path, epochs=3).fit(resume=True)
