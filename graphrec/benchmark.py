@@ -1,7 +1,7 @@
 """Compare models on one dataset: train each over seeds, select on validation, test.
 
 ``graphrec benchmark`` is a thin wrapper around :func:`run_benchmark`. Every
-model is trained with its registry defaults (:data:`TRAINING_DEFAULTS`, the
+model is trained with its registry defaults (:data:`graphrec.models.TRAINING_DEFAULTS`, the
 hyper-parameters of its paper or of its authors' code), selected on the
 validation split, then tested once. Popularity and S-POP come beside them.
 The kNN baselines (SKNN, V-SKNN, STAN, VSTAN, arguments chosen on validation)
@@ -34,13 +34,14 @@ from graphrec.datasets import load_dataset
 from graphrec.datasets.registry import dataset_label, is_sequential
 from graphrec.evaluation import evaluate
 from graphrec.models import (
-    MODELS,
-    TRAINING_DEFAULTS,
     Popularity,
     SessionPopularity,
     build_model,
+    model_names,
+    training_defaults,
 )
 from graphrec.models.knn import KNN_METHODS, tune
+from graphrec.models.registry import display_name, resolve
 from graphrec.training import Trainer
 
 log = logging.getLogger("graphrec.benchmark")
@@ -60,7 +61,7 @@ CHECKPOINT_EVERY = 1000
 
 def default_monitor(model: str, dataset: str, negatives: int = NEGATIVES) -> str:
     """The validation metric a model is selected on in a benchmark."""
-    monitor = TRAINING_DEFAULTS[model].get("monitor")
+    monitor = training_defaults(model).get("monitor")
     if monitor is not None:
         return monitor.replace(f"({NEGATIVES} neg.)", f"({negatives} neg.)")
     return "NDCG@10" if is_sequential(dataset) else "HR@20"
@@ -82,7 +83,7 @@ def default_columns(dataset: str, negatives: int = NEGATIVES) -> list[str]:
 def _data_options(model: str, dataset: str, max_length, history_length) -> dict[str, Any]:
     options: dict[str, Any] = {"max_length": max_length, "history_length": history_length}
     if is_sequential(dataset) and max_length is None and not history_length:
-        options.update(SEQUENTIAL_DATA.get(model, {}))
+        options.update(SEQUENTIAL_DATA.get(resolve(model)[0], {}))
     return options
 
 
@@ -109,7 +110,8 @@ def run_benchmark(
     """Train and test ``models`` over ``seeds`` on ``dataset``; write the tables.
 
     Args:
-        models: registry names (``"srgnn"``, ``"stamp"``, ...).
+        models: registry names (``"srgnn"``, ``"stamp"``, ...), or recipes
+            (``"srgnn-niser-repeat"``, :data:`graphrec.models.RECIPES`).
         dataset (str): a dataset name or a processed folder (see
             :func:`graphrec.datasets.load_dataset`).
         seeds: one training run per seed and model. (default: ``(0,)``)
@@ -148,9 +150,11 @@ def run_benchmark(
         ``summary`` (mean and standard deviation per model and metric) and
         ``columns``.
     """
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in model_names()]
     if unknown:
-        raise ValueError(f"--models: unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        raise ValueError(
+            f"--models: unknown model(s) {unknown}; choose from {', '.join(model_names())}"
+        )
     if not models or not seeds:
         raise ValueError("a benchmark needs at least one model and one seed")
     label = dataset_label(dataset)
@@ -273,7 +277,7 @@ def _train_and_test(
     num_threads: int | str | None,
     reuse_memory: bool = True,
 ) -> dict[str, Any]:
-    hp = {"epochs": 30, **TRAINING_DEFAULTS[name]}
+    hp = {"epochs": 30, **training_defaults(name)}
     hp.pop("monitor", None)
     if epochs is not None:
         hp["epochs"] = epochs
@@ -374,7 +378,7 @@ def results_markdown(result: dict[str, Any]) -> str:
     head = ["model", "seeds", *columns, "epochs (best/run)", "train time (s)", "samples/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in result["summary"].items():
-        shown = MODELS[name].__name__ if name in MODELS else name  # SRGNN, AttRec, ...
+        shown = display_name(name)  # SRGNN, AttRec, SRGNN + NISER, ...
         cells = [shown, "–" if name in BASELINES else str(s["runs"])]
         cells += [_cell(s["metrics"].get(c)) for c in columns]
         if "best_epoch" in s:

@@ -142,3 +142,19 @@ def test_knn_baselines_are_tuned_tested_and_read_back(tmp_path, monkeypatch, cap
     again = run_benchmark(["srgnn"], str(tmp_path / "log"), seeds=[0], out_dir=out,
                           train=False, negatives=5, cache=False)  # fmt: skip
     assert again["runs"]["STAN"] == result["runs"]["STAN"]
+
+
+def test_a_recipe_is_benchmarked_under_its_name(tmp_path):
+    kwargs = dict(seeds=[0], epochs=1, max_steps=3, negatives=5, num_threads=1, knn=False)
+    result = run_benchmark(["srgnn", "srgnn-niser-repeat"], "synthetic", out_dir=tmp_path,
+                           **kwargs)  # fmt: skip
+    config = json.loads((tmp_path / "srgnn-niser-repeat-s0" / "config.json").read_text())
+    assert config["model"] == "srgnn"
+    assert config["model_config"]["normalize"] and config["model_config"]["repeat"]
+    assert not json.loads((tmp_path / "srgnn-s0" / "config.json").read_text())["model_config"][
+        "repeat"
+    ]
+    assert result["runs"]["srgnn-niser-repeat"][0]["hparams"]["lr"] == 1e-3  # SR-GNN's
+    rows = (tmp_path / "results.md").read_text().splitlines()
+    assert any(r.startswith("| SRGNN + NISER + repeat | 1 | ") for r in rows)
+    assert any(r.startswith("| SRGNN | 1 | ") for r in rows)

@@ -238,6 +238,25 @@ def test_train_every_model_through_the_registry(model, extra, tmp_path, capsys):
     assert code == 0 and "via faiss flat" in capsys.readouterr().out
 
 
+def test_train_a_recipe(tmp_path, capsys):
+    """A recipe trains its model with its arguments, --model-arg on top; the run
+    records the model and its whole configuration, and its checkpoint loads."""
+    code = main(["train", "--model", "srgnn-niser-plus", "--dataset", "synthetic", "--epochs",
+                 "1", "--max-steps", "3", "--hidden", "8", "--model-arg", "scale=16",
+                 "--run-dir", str(tmp_path), "--no-progress"])  # fmt: skip
+    assert code == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model"] == "srgnn"
+    want = {"normalize": True, "position": True, "dropout": 0.1, "scale": 16.0}
+    assert {k: config["model_config"][k] for k in want} == want
+    assert config["hparams"]["lr"] == 1e-3 and config["hparams"]["lr_step"] == 3  # SR-GNN's
+    assert "position=True" in capsys.readouterr().out
+    code = main(["train", "--model", "srgnn-niser-plus", "--dataset", "synthetic",
+                 "--model-arg", "dropout=1.5", "--run-dir", str(tmp_path / "bad")])  # fmt: skip
+    assert code == 2 and "dropout must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_bad_model_arguments(tmp_path, capsys):
     code = main(["train", "--model", "stamp", "--dataset", "synthetic", "--model-arg", "wndow=3",
                  "--run-dir", str(tmp_path)])  # fmt: skip

@@ -40,7 +40,12 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="train several models over seeds; one comparison table (Markdown, CSV, JSON)",
     )
-    p.add_argument("--models", default="srgnn,stamp,attrec,sdm,din,dien", help="comma separated")
+    p.add_argument(
+        "--models",
+        default="srgnn,stamp,attrec,sdm,din,dien",
+        help="comma separated: models, or recipes (srgnn-niser, srgnn-niser-repeat, ...; "
+        "see graphrec train --help)",
+    )
     p.add_argument("--dataset", default="diginetica", help=common.DATASET_HELP)
     p.add_argument("--seeds", type=common.int_list, default=[0, 1, 2], help="comma separated")
     p.add_argument("--out", default=None, help="default: runs/benchmark/<dataset>")

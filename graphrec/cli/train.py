@@ -24,14 +24,14 @@ from graphrec.distributed import (
 )
 from graphrec.evaluation import format_table
 from graphrec.models import (
-    MODELS,
-    TRAINING_DEFAULTS,
     RankingRecommender,
     TwoStage,
     build_model,
     model_arguments,
+    model_names,
+    training_defaults,
 )
-from graphrec.models.registry import FIELD_GROUPS
+from graphrec.models.registry import FIELD_GROUPS, RECIPES, model_class, resolve
 from graphrec.training import Trainer, load_model
 from graphrec.training.run_dir import RunLock, describe_run, prepare_run_dir
 
@@ -81,7 +81,7 @@ def model_kwargs(args: argparse.Namespace) -> dict:
 
 def resolve_training(args: argparse.Namespace) -> None:
     """Flags left unset take the model's training defaults (the registry's)."""
-    defaults = {"epochs": 30, "monitor": "HR@20", **TRAINING_DEFAULTS[args.model]}
+    defaults = {"epochs": 30, "monitor": "HR@20", **training_defaults(args.model)}
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -162,13 +162,14 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(
             "--refit retrains for the epochs chosen on validation: --valid-fraction > 0"
         )
-    if args.retriever is not None and not issubclass(MODELS[args.model], RankingRecommender):
+    if args.retriever is not None and not issubclass(model_class(args.model), RankingRecommender):
         raise ValueError(f"--retriever: {args.model} is not a ranker (din, dien)")
     kwargs = model_kwargs(args)  # unknown --model-arg names fail here
     # field names (item_fields=genre,year) are checked against the data when it is read
-    stand_in = {k: v for k, v in kwargs.items() if k not in FIELD_GROUPS}
+    base, preset = resolve(args.model)
+    stand_in = {k: v for k, v in {**preset, **kwargs}.items() if k not in FIELD_GROUPS}
     try:  # and values of the wrong type or range, on a two-item stand-in
-        MODELS[args.model](num_items=2, **stand_in)
+        model_class(base)(num_items=2, **stand_in)
     except (TypeError, ValueError) as e:
         given = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise ValueError(f"{args.model}({given}): {e}") from None
@@ -281,7 +282,17 @@ def add_train_arguments(
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (the epoch lines stay)"
     )
-    p.add_argument("--model", default="srgnn", choices=sorted(MODELS))
+    p.add_argument(
+        "--model",
+        default="srgnn",
+        choices=model_names(),
+        help="a model, or a recipe: a model with named arguments ("
+        + ", ".join(
+            f"{k}: {r.model} " + " ".join(f"{a}={v}" for a, v in r.arguments.items())
+            for k, r in RECIPES.items()
+        )
+        + "); --model-arg comes on top",
+    )
     p.add_argument(
         "--model-arg",
         action="append",

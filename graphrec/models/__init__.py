@@ -9,10 +9,14 @@ from graphrec.models.popularity import Popularity, SessionPopularity
 from graphrec.models.ranking import RankingRecommender, behaviour_sequence
 from graphrec.models.registry import (
     MODELS,
+    RECIPES,
     TRAINING_DEFAULTS,
+    Recipe,
     build_model,
     model_arguments,
     model_name,
+    model_names,
+    training_defaults,
 )
 from graphrec.models.sdm import SDM
 from graphrec.models.srgnn import SRGNN
@@ -23,6 +27,7 @@ __all__ = [
     "DIEN",
     "DIN",
     "MODELS",
+    "RECIPES",
     "SDM",
     "SRGNN",
     "STAMP",
@@ -33,6 +38,7 @@ __all__ = [
     "AttRec",
     "Popularity",
     "RankingRecommender",
+    "Recipe",
     "RetrievalRecommender",
     "SessionKNN",
     "SessionPopularity",
@@ -42,5 +48,7 @@ __all__ = [
     "build_model",
     "model_arguments",
     "model_name",
+    "model_names",
     "similarity",
+    "training_defaults",
 ]

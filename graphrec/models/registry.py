@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphrec.checks import warn_caller
@@ -53,11 +54,101 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A named configuration: a registered model with some constructor arguments.
+
+    Args:
+        model (str): the registered model (:data:`MODELS`).
+        arguments (dict): its constructor arguments; arguments given to
+            :func:`build_model` (or ``--model-arg``) come on top.
+        label (str): the name shown in tables.
+        papers (str): where each element comes from.
+    """
+
+    model: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    papers: str = ""
+
+
+#: The named configurations: ``graphrec train --model srgnn-niser-repeat``,
+#: ``graphrec benchmark --models srgnn,srgnn-niser-repeat`` and
+#: ``build_model("srgnn-niser-repeat", data)`` take them like the models. A
+#: checkpoint records the model and its whole configuration, not the recipe.
+#: The models under their own names stay their papers' variants.
+RECIPES: dict[str, Recipe] = {
+    "srgnn-niser": Recipe(
+        "srgnn", {"normalize": True}, "SRGNN + NISER",
+        "SR-GNN (Wu et al., AAAI 2019) with NISER's unit item and session vectors and "
+        "scaled cosine scores (Gupta et al., 2019)",
+    ),
+    "srgnn-niser-plus": Recipe(
+        "srgnn", {"normalize": True, "position": True, "dropout": 0.1}, "SRGNN + NISER+",
+        "NISER+ (Gupta et al., 2019): NISER with position embeddings in the readout and "
+        "dropout 0.1 on the input item embeddings",
+    ),
+    "srgnn-repeat": Recipe(
+        "srgnn", {"repeat": True}, "SRGNN + repeat",
+        "SR-GNN with RepeatNet's repeat-explore mixture (Ren et al., AAAI 2019)",
+    ),
+    "srgnn-niser-repeat": Recipe(
+        "srgnn", {"normalize": True, "repeat": True}, "SRGNN + NISER + repeat",
+        "NISER's normalised SR-GNN (Gupta et al., 2019) as the explore part of RepeatNet's "
+        "mixture (Ren et al., AAAI 2019); the best graphrec configuration on Diginetica",
+    ),
+    "srgnn-niser-plus-repeat": Recipe(
+        "srgnn", {"normalize": True, "position": True, "dropout": 0.1, "repeat": True},
+        "SRGNN + NISER+ + repeat",
+        "NISER+ (Gupta et al., 2019) as the explore part of RepeatNet's mixture "
+        "(Ren et al., AAAI 2019)",
+    ),
+}  # fmt: skip
+
+
+def model_names() -> list[str]:
+    """Every name :func:`build_model` takes: the models, then the recipes."""
+    return [*MODELS, *RECIPES]
+
+
+def resolve(name: str) -> tuple[str, dict[str, Any]]:
+    """``(model, arguments)`` of a registry name: a model with none, or a recipe's.
+
+    Raises:
+        ValueError: a name that is neither a model nor a recipe.
+    """
+    if name in MODELS:
+        return name, {}
+    if name in RECIPES:
+        return RECIPES[name].model, dict(RECIPES[name].arguments)
+    raise ValueError(
+        f"unknown model {name!r}; choose a model ({', '.join(MODELS)}) "
+        f"or a recipe ({', '.join(RECIPES)})"
+    )
+
+
+def model_class(name: str) -> type[SessionRecommender]:
+    """The class a model or recipe name builds."""
+    return MODELS[resolve(name)[0]]
+
+
+def display_name(name: str) -> str:
+    """A model's class name (``SRGNN``), a recipe's label, or ``name`` itself."""
+    if name in MODELS:
+        return MODELS[name].__name__
+    if name in RECIPES:
+        return RECIPES[name].label or name
+    return name
+
+
+def training_defaults(name: str) -> dict[str, Any]:
+    """The training defaults of a model, or of a recipe's model."""
+    return dict(TRAINING_DEFAULTS[resolve(name)[0]])
+
+
 def model_arguments(name: str) -> dict[str, inspect.Parameter]:
-    """The constructor arguments of a registered model, by name."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    params = inspect.signature(MODELS[name].__init__).parameters
+    """The constructor arguments of a registered model (or a recipe's), by name."""
+    params = inspect.signature(model_class(name).__init__).parameters
     return {k: p for k, p in params.items() if k != "self"}
 
 
@@ -66,7 +157,8 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
 
     Args:
         name (str): ``"srgnn"``, ``"stamp"``, ``"attrec"``, ``"sdm"``, ``"din"``
-            or ``"dien"``.
+            or ``"dien"``, or a recipe of :data:`RECIPES` (``"srgnn-niser"``:
+            its arguments, with ``kwargs`` on top).
         dataset (SessionDataset, optional): fills what the model takes from
             the data and ``kwargs`` does not give: ``num_items``,
             ``num_users``, ``num_categories``, the side fields
@@ -80,6 +172,8 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
         ValueError: an unknown model, or an argument the model does not take.
     """
     accepted = model_arguments(name)
+    base, preset = resolve(name)
+    kwargs = {**preset, **kwargs}
     unknown = set(kwargs) - set(accepted)
     if unknown:
         raise ValueError(
@@ -109,7 +203,7 @@ def build_model(name: str, dataset: Any = None, **kwargs: Any) -> SessionRecomme
                     warn_caller(f"{name}: context fields {empty} have no value: left out")
                 available = {k: n for k, n in available.items() if k not in empty}
             kwargs[key] = select_fields(kwargs.get(key, ...), available, key, name)
-    model = MODELS[name](**kwargs)
+    model = MODELS[base](**kwargs)
     if dataset is not None:
         model.set_item_ids(dataset.item_ids)
         model.set_graph_weighting(dataset.weighting)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphrec.data import SessionBatch
 from graphrec.models.base import RetrievalRecommender, _repeat_repr
+from graphrec.nn.functional import clicks_ago
 from graphrec.nn.srgnn_conv import SRGNNConv
 
 
@@ -36,6 +38,17 @@ class SRGNN(RetrievalRecommender):
     of :math:`\mathbf{W}_3`), as in the reference code. Training minimises the
     cross-entropy of the softmax over the full catalogue.
 
+    NISER+ (Gupta et al., 2019, `arXiv:1909.04276
+    <https://arxiv.org/abs/1909.04276>`_) adds two things to NISER's
+    normalised SR-GNN, each an option here: ``position`` gives the readout
+    the order of the clicks, a learned embedding :math:`\mathbf{p}_k` of how
+    many clicks ago each click was (:math:`k = 0` for the last one) added
+    to its state, :math:`\mathbf{v}_t \leftarrow \mathbf{v}_t +
+    \mathbf{p}_{n-t}`, before eq. 6 and 7 (the query :math:`\mathbf{v}_n`
+    included); ``dropout`` drops input item embeddings before the GNN (the
+    paper uses 0.1). The recipe ``"srgnn-niser-plus"`` of
+    :data:`graphrec.models.RECIPES` sets the three.
+
     Args:
         num_items (int): the number of real items (ids ``1 .. num_items``).
         hidden_channels (int): embedding and hidden size :math:`d`. (default: ``100``)
@@ -51,6 +64,13 @@ class SRGNN(RetrievalRecommender):
             vectors (input and scoring) and a unit session vector. (default: ``False``)
         scale (float): with ``normalize``, the scores are ``scale`` times the
             cosine (NISER's temperature). (default: ``12``)
+        position (bool): NISER+'s position embeddings: a learned vector per
+            "clicks ago" is added to every click's state before the readout.
+            (default: ``False``)
+        max_position (int): with ``position``, the number of position vectors;
+            clicks further back share the last one. (default: ``50``)
+        dropout (float): NISER+'s dropout on the input item embeddings, in
+            training. (default: ``0``)
         item_fields (dict, optional): ``{name: largest value id}`` of item side
             fields (brand, genres) whose vectors are summed into every item's
             vector, in the input and on the scored side alike
@@ -75,15 +95,24 @@ class SRGNN(RetrievalRecommender):
         mask_explore: bool = False,
         normalize: bool = False,
         scale: float = 12.0,
+        position: bool = False,
+        max_position: int = 50,
+        dropout: float = 0.0,
         item_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__(num_items)
         if hidden_channels < 1 or num_layers < 1:
             raise ValueError("hidden_channels and num_layers must be >= 1")
+        if max_position < 1:
+            raise ValueError(f"max_position must be >= 1, got {max_position}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
         self.hybrid = hybrid
+        self.position, self.max_position, self.dropout = position, max_position, dropout
         self.item_embedding = nn.Embedding(num_items + 1, hidden_channels, padding_idx=0)
+        self.position_embedding = nn.Embedding(max_position, hidden_channels) if position else None
         self.conv = SRGNNConv(hidden_channels)
         self.lin_query = nn.Linear(hidden_channels, hidden_channels)  # W_1, c
         self.lin_key = nn.Linear(hidden_channels, hidden_channels)  # W_2
@@ -108,6 +137,8 @@ class SRGNN(RetrievalRecommender):
     def node_states(self, batch: SessionBatch) -> Tensor:
         """``[N, d]``: item embeddings of the graph nodes after the GNN steps."""
         h = self.lookup_items(batch.x)
+        if self.dropout > 0:
+            h = F.dropout(h, self.dropout, self.training)
         for _ in range(self.num_layers):
             h = self.conv(h, batch.edge_index, batch.edge_weight_in, batch.edge_weight_out)
         return h
@@ -118,7 +149,13 @@ class SRGNN(RetrievalRecommender):
         # values, with cheaper backward passes (index_add_ and index_select)
         clicks = h.index_select(0, batch.alias)  # [T, d], one row per click
         click_session = batch.click_session()
-        last = h.index_select(0, batch.last_click())  # [B, d]
+        if self.position_embedding is None:
+            last = h.index_select(0, batch.last_click())  # [B, d]
+        else:  # NISER+: every click's state knows how many clicks ago it was
+            ptr = batch.click_ptr()
+            ago = clicks_ago(click_session, ptr).clamp(max=self.max_position - 1)
+            clicks = clicks + self.position_embedding(ago)
+            last = clicks.index_select(0, ptr[1:] - 1)
         query = self.lin_query(last).index_select(0, click_session)
         alpha = self.lin_attention(torch.sigmoid(query + self.lin_key(clicks)))
         s_g = h.new_zeros(batch.num_sessions, h.size(1))
@@ -127,9 +164,14 @@ class SRGNN(RetrievalRecommender):
             return s_g
         return self.lin_hybrid(torch.cat([s_g, last], dim=-1))
 
+    def _niser_plus_repr(self) -> str:
+        text = f", position=True, max_position={self.max_position}" if self.position else ""
+        return text + (f", dropout={self.dropout:g}" if self.dropout else "")
+
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_items}, "
             f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, "
-            f"hybrid={self.hybrid}{_repeat_repr(self)}{self.fields_repr()})"
+            f"hybrid={self.hybrid}{_repeat_repr(self)}{self._niser_plus_repr()}"
+            f"{self.fields_repr()})"
         )

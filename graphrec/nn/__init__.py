@@ -5,6 +5,7 @@ from graphrec.nn.dice import Dice
 from graphrec.nn.field_embedding import FieldEmbedding
 from graphrec.nn.functional import (
     GradientSink,
+    clicks_ago,
     clip_norm,
     full_softmax_cross_entropy,
     masked_attention_pool,
@@ -30,6 +31,7 @@ __all__ = [
     "ReLUSelfAttention",
     "RepeatExplore",
     "SRGNNConv",
+    "clicks_ago",
     "clip_norm",
     "full_softmax_cross_entropy",
     "masked_attention_pool",

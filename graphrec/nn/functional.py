@@ -386,3 +386,17 @@ def masked_attention_pool(query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
     logits = torch.einsum("bd,bkd->bk", query, keys).masked_fill(~mask, float("-inf"))
     weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # all-padding rows -> 0
     return torch.einsum("bk,bkd->bd", weights, keys)
+
+
+def clicks_ago(click_session: Tensor, click_ptr: Tensor) -> Tensor:
+    """LongTensor [T]: how many clicks ago each click of a batch was, within its
+    session (0 for the session's last click).
+
+    Args:
+        click_session (LongTensor [T]): the session of every click, sessions
+            in order (:meth:`graphrec.data.SessionData.click_session`).
+        click_ptr (LongTensor [B + 1]): where each session's clicks start
+            (:meth:`graphrec.data.SessionData.click_ptr`).
+    """
+    position = torch.arange(click_session.numel(), device=click_session.device)
+    return click_ptr[1:][click_session] - 1 - position

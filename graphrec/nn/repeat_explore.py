@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphrec.nn.functional import clicks_ago
+
 
 class RepeatExplore(nn.Module):
     r"""The repeat-explore mixture of `"RepeatNet: A Repeat Aware Neural
@@ -74,8 +76,7 @@ class RepeatExplore(nn.Module):
     ) -> Tensor:
         """``[T]``: :math:`\\log \\alpha_t` of every click of the batch (a log-softmax
         within each session)."""
-        position = torch.arange(click_session.numel(), device=click_session.device)
-        ago = (click_ptr[1:][click_session] - 1 - position).clamp(max=self.max_recency - 1)
+        ago = clicks_ago(click_session, click_ptr).clamp(max=self.max_recency - 1)
         keys = item_vectors + self.recency(ago)
         energy = self.lin_attention(
             torch.tanh(self.lin_key(keys) + self.lin_query(query)[click_session])

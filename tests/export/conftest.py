@@ -29,6 +29,7 @@ def trained(tmp_path_factory):
 
     made = {name: make(name) for name in ("srgnn", "stamp", "attrec", "sdm", "din", "dien")}
     made["srgnn-repeat"] = make("srgnn", repeat=True)
+    made["srgnn-niser-plus"] = make("srgnn-niser-plus")  # positions, unit vectors, dropout
     # side fields: an item field (brand) and a user field (segment)
     branded = synthetic(**kw, num_brands=4)
     for name in ("srgnn", "sdm"):

@@ -24,7 +24,7 @@ LENGTHS = range(1, 71)
 def exports(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
     made = {}
-    for name in ("srgnn", "stamp", "attrec", "sdm", "srgnn-repeat"):
+    for name in ("srgnn", "stamp", "attrec", "sdm", "srgnn-repeat", "srgnn-niser-plus"):
         try:
             export_model(trained[name], out / name)
         except ExportError as e:
@@ -40,7 +40,9 @@ def _sessions(model, count=70):
     return probe_sessions(model.num_items, count=count, longest=70, seed=11)
 
 
-@pytest.mark.parametrize("name", ["srgnn", "stamp", "attrec", "sdm", "srgnn-repeat"])
+@pytest.mark.parametrize(
+    "name", ["srgnn", "stamp", "attrec", "sdm", "srgnn-repeat", "srgnn-niser-plus"]
+)
 def test_vectors_and_top20_equal_torch(trained, exports, name):
     model = load_model(trained[name]).eval()
     sessions = _sessions(model)

@@ -7,7 +7,17 @@ import torch
 
 from graphrec.datasets import synthetic
 from graphrec.evaluation import evaluate
-from graphrec.models import MODELS, SDM, build_model, model_name
+from graphrec.models import (
+    MODELS,
+    RECIPES,
+    SDM,
+    SRGNN,
+    TRAINING_DEFAULTS,
+    build_model,
+    model_name,
+    model_names,
+    training_defaults,
+)
 from graphrec.training import Trainer, load_model
 
 
@@ -38,7 +48,27 @@ def test_build_model_fills_what_the_data_gives(data):
         build_model("gru4rec", num_items=5)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+def test_recipes_are_a_model_with_named_arguments(data):
+    assert model_names() == [*MODELS, *RECIPES]
+    plus = build_model("srgnn-niser-plus", dataset=data, hidden_channels=8)
+    assert isinstance(plus, SRGNN) and plus.normalize and plus.position and plus.dropout == 0.1
+    assert model_name(plus) == "srgnn"  # a checkpoint records the model and its whole config
+    # arguments given come on top of the recipe's
+    assert build_model("srgnn-niser", dataset=data, scale=16.0).scale == 16.0
+    assert not build_model("srgnn-niser-repeat", dataset=data, normalize=False).normalize
+    for name, recipe in RECIPES.items():
+        model = build_model(name, dataset=data, hidden_channels=8)
+        config = model.config()
+        assert {k: config[k] for k in recipe.arguments} == recipe.arguments, name
+        assert recipe.label and recipe.papers, name
+        assert training_defaults(name) == TRAINING_DEFAULTS[recipe.model]
+    with pytest.raises(ValueError, match="srgnn-niser-repeat"):  # the error lists the recipes
+        build_model("srgnn-nisr", num_items=5)
+    with pytest.raises(ValueError, match="srgnn-niser takes no argument"):
+        build_model("srgnn-niser", num_items=5, num_users=3)
+
+
+@pytest.mark.parametrize("name", [*sorted(MODELS), *RECIPES])
 def test_batch_invariance(name, data):
     """A session's scores alone equal its scores inside a batch of other sessions."""
     model = small(name, data)
@@ -49,7 +79,7 @@ def test_batch_invariance(name, data):
         assert (alone[0, 1:] - together[row, 1:]).abs().max() <= 1e-5, (name, i)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", [*sorted(MODELS), *RECIPES])
 def test_trains_and_round_trips_a_checkpoint(name, data, tmp_path):
     model = small(name, data)
     before = evaluate(model, data, ks=(10,))
