@@ -36,6 +36,12 @@ authors' code), selects the epoch on the validation split, and tests once; then
 """
 
 
+def _uneven(result: dict) -> bool:
+    """Whether some trained rows have fewer runs than the seeds asked for."""
+    runs = [s["runs"] for s in result["summary"].values() if "best_epoch" in s]
+    return any(n != len(result["seeds"]) for n in runs)
+
+
 def section(result: dict, note: str | None) -> str:
     samples = result["samples"]
     epochs = result.get("epochs") or "each model's default"
@@ -44,7 +50,9 @@ def section(result: dict, note: str | None) -> str:
         "",
         f"{samples['train']:,} training / {samples['valid']:,} validation / "
         f"{samples['test']:,} test samples, {result['num_items']:,} items. "
-        f"Seeds {', '.join(map(str, result['seeds']))}; epoch budget: {epochs}"
+        f"Seeds {', '.join(map(str, result['seeds']))}"
+        + (" (the seeds column counts each row's runs)" if _uneven(result) else "")
+        + f"; epoch budget: {epochs}"
         + (f", at most {result['max_steps']} steps per epoch" if result.get("max_steps") else "")
         + ".",
         "",
