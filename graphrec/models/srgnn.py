@@ -45,9 +45,10 @@ class SRGNN(RetrievalRecommender):
     many clicks ago each click was (:math:`k = 0` for the last one) added
     to its state, :math:`\mathbf{v}_t \leftarrow \mathbf{v}_t +
     \mathbf{p}_{n-t}`, before eq. 6 and 7 (the query :math:`\mathbf{v}_n`
-    included); ``dropout`` drops input item embeddings before the GNN (the
-    paper uses 0.1). The recipe ``"srgnn-niser-plus"`` of
-    :data:`graphrec.models.RECIPES` sets the three.
+    included); ``dropout`` drops input item embeddings before the GNN. The
+    paper gives no equations for either: this is graphrec's reading of its
+    text. The recipe ``"srgnn-niser-plus"`` of :data:`graphrec.models.RECIPES`
+    sets the three (``dropout=0.1``).
 
     Args:
         num_items (int): the number of real items (ids ``1 .. num_items``).
