@@ -30,6 +30,10 @@ authors' code), selects the epoch on the validation split, and tests once; then
   100 sampled negatives for every model. They are the only figures for the
   rankers (DIN, DIEN), whose full-catalogue ranking costs one forward pass per
   item.
+- A row `<model>, refit` is the same model trained again on the training and
+  validation splits together, for the epochs that validation chose (`graphrec
+  benchmark --refit`), as the papers train on the whole training file. The test
+  split chooses nothing there either ([refit](concepts/evaluation.md#model-selection)).
 - Training time and samples/s are per run, on the machine named below, with one
   thread per run while other runs shared the cores. Compare them within a table,
   not across machines.

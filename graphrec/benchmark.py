@@ -8,6 +8,14 @@ The kNN baselines (SKNN, V-SKNN, STAN, VSTAN, arguments chosen on validation)
 come too. Results land in ``out_dir`` as ``results.json`` (every seed and the summary),
 ``results.csv`` and ``results.md`` (mean ± standard deviation over seeds).
 
+With ``refit=True`` every model/seed is also trained again on the whole
+training file (training and validation split together, as the papers train)
+for the number of epochs that validation chose, and tested once more; its row
+is the model's name followed by ``refit`` (``"srgnn refit"``, shown as
+``SRGNN, refit``). The epoch count is the only thing carried over, so the
+refit row is selected on validation too, and it never replaces the row of the
+run that validation selected.
+
 A benchmark resumes: a model/seed whose ``result.json`` exists is read back,
 not retrained, and one interrupted mid-training continues from its
 ``last.pt`` (exactly, as ``graphrec train --resume``), so an interrupted
@@ -57,6 +65,15 @@ NEGATIVES = 100
 # steps between the checkpoints taken within an epoch (an epoch of a full
 # dataset takes many minutes; a killed benchmark loses at most this many steps)
 CHECKPOINT_EVERY = 1000
+#: the suffix of a refit row's name (``"srgnn refit"``)
+REFIT = " refit"
+
+
+def row_label(name: str) -> str:
+    """How a row is shown: ``SRGNN``, ``SRGNN + NISER``, ``SRGNN, refit``, ``POP``."""
+    if name.endswith(REFIT):
+        return f"{display_name(name.removesuffix(REFIT))}, refit"
+    return display_name(name)
 
 
 def default_monitor(model: str, dataset: str, negatives: int = NEGATIVES) -> str:
@@ -106,6 +123,7 @@ def run_benchmark(
     num_threads: int | str | None = None,
     reuse_memory: bool = True,
     knn: bool = True,
+    refit: bool = False,
 ) -> dict[str, Any]:
     """Train and test ``models`` over ``seeds`` on ``dataset``; write the tables.
 
@@ -144,6 +162,10 @@ def run_benchmark(
             arguments chosen on the validation split
             (:func:`graphrec.models.knn.tune`; read back from
             ``knn-<name>.json`` once done). (default: ``True``)
+        refit (bool): also retrain every model/seed on the training and
+            validation splits together, for the epochs validation chose, and
+            test it: the row ``"<model> refit"``, from ``<run>/refit/``.
+            Resumed like the runs. (default: ``False``)
 
     Returns:
         The content of ``results.json``: ``runs`` (every model and seed),
@@ -173,6 +195,20 @@ def run_benchmark(
             }
         return loaded[key]
 
+    def whole_train(options: dict[str, Any]) -> dict[str, Any]:
+        """The training file without a validation split (and the same test)."""
+        key = (*sorted(options.items()), ("valid_fraction", 0))
+        if key not in loaded:
+            kwargs = {"root": root, **options, "valid_fraction": 0}
+            if dataset != "synthetic":
+                kwargs["cache"] = cache
+            loaded[key] = {
+                "train": load_dataset(dataset, "train", **kwargs),
+                "valid": None,
+                "test": splits(options)["test"],
+            }
+        return loaded[key]
+
     runs: dict[str, list[dict[str, Any]]] = {}
     for name in models:
         options = _data_options(name, dataset, max_length, history_length)
@@ -196,6 +232,27 @@ def run_benchmark(
                 done.write_text(json.dumps(record, indent=2) + "\n")
             runs.setdefault(name, []).append(record)
             print(_one_line(name, seed, record), flush=True)
+            if not refit:
+                continue
+            refit_dir = run_dir / "refit"
+            done = refit_dir / "result.json"
+            if done.is_file():
+                again = json.loads(done.read_text())
+            elif not train:
+                print(f"{name} seed {seed}: not refit yet ({done} missing), left out", flush=True)
+                continue
+            else:
+                again = _train_and_test(
+                    name, whole_train(options), seed, refit_dir, label, options,
+                    epochs=record["best_epoch"], max_steps=max_steps, patience=patience,
+                    monitor=default_monitor(name, dataset, negatives), device=device,
+                    progress=progress, negatives=negatives, num_threads=num_threads,
+                    reuse_memory=reuse_memory,
+                )  # fmt: skip
+                again["refit_of"] = run_dir.name
+                done.write_text(json.dumps(again, indent=2) + "\n")
+            runs.setdefault(name + REFIT, []).append(again)
+            print(_one_line(name + REFIT, seed, again), flush=True)
     base = splits(_data_options("srgnn", dataset, max_length, history_length))
     if knn:
         runs.update(_knn_runs(base, out, dataset, negatives))
@@ -300,7 +357,11 @@ def _train_and_test(
         seed=seed,
         max_steps_per_epoch=max_steps,
         progress=progress,
-        run_info={"dataset": label, "valid_fraction": 0.1, **options},
+        run_info={
+            "dataset": label,
+            "valid_fraction": 0 if data["valid"] is None else 0.1,
+            **options,
+        },
         device=device,
         num_threads=num_threads,
         reuse_memory=reuse_memory,
@@ -378,7 +439,7 @@ def results_markdown(result: dict[str, Any]) -> str:
     head = ["model", "seeds", *columns, "epochs (best/run)", "train time (s)", "samples/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in result["summary"].items():
-        shown = display_name(name)  # SRGNN, AttRec, SRGNN + NISER, ...
+        shown = row_label(name)  # SRGNN, AttRec, SRGNN + NISER, SRGNN, refit, ...
         cells = [shown, "–" if name in BASELINES else str(s["runs"])]
         cells += [_cell(s["metrics"].get(c)) for c in columns]
         if "best_epoch" in s:

@@ -2,6 +2,7 @@ import itertools
 import json
 
 import pytest
+import torch
 
 from graphrec.benchmark import results_csv, results_markdown, run_benchmark, summarise
 
@@ -158,3 +159,50 @@ def test_a_recipe_is_benchmarked_under_its_name(tmp_path):
     rows = (tmp_path / "results.md").read_text().splitlines()
     assert any(r.startswith("| SRGNN + NISER + repeat | 1 | ") for r in rows)
     assert any(r.startswith("| SRGNN | 1 | ") for r in rows)
+
+
+def test_refit_retrains_on_train_and_valid_for_the_chosen_epochs(tmp_path, capsys):
+    """The refit row is a fresh run on the whole training file, for the epochs that
+    validation chose, tested once: it equals that run made by hand with the Trainer."""
+    from graphrec.datasets import load_dataset
+    from graphrec.evaluation import evaluate
+    from graphrec.models import build_model, training_defaults
+    from graphrec.training import Trainer
+
+    kwargs = dict(seeds=[0], epochs=3, max_steps=4, negatives=5, num_threads=1, knn=False)
+    result = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path, refit=True, **kwargs)
+    (chosen,) = result["runs"]["srgnn"]
+    (refit,) = result["runs"]["srgnn refit"]
+    epochs = chosen["best_epoch"]
+    assert refit["hparams"]["epochs"] == refit["epochs_run"] == epochs
+    assert refit["refit_of"] == "srgnn-s0"
+    config = json.loads((tmp_path / "srgnn-s0" / "refit" / "config.json").read_text())
+    whole = load_dataset("synthetic", "train", valid_fraction=0)
+    assert config["run_info"]["valid_fraction"] == 0
+    assert config["hparams"]["train_samples"] == len(whole) > len(load_dataset("synthetic"))
+
+    torch.manual_seed(0)
+    model = build_model("srgnn", dataset=whole)
+    hp = {**training_defaults("srgnn"), "epochs": epochs}
+    hp.pop("monitor", None)
+    Trainer(model, whole, None, seed=0, max_steps_per_epoch=4, num_threads=1,
+            progress=False, **hp).fit()  # fmt: skip
+    test = load_dataset("synthetic", "test")
+    expected = evaluate(model, test, ks=(5, 10, 20), negatives=5)
+    assert refit["metrics"] == pytest.approx(expected)
+    assert refit["metrics"]["HR@20"] != pytest.approx(chosen["metrics"]["HR@20"])
+
+    rows = (tmp_path / "results.md").read_text().splitlines()
+    assert any(r.startswith("| SRGNN | 1 | ") for r in rows)
+    assert any(r.startswith("| SRGNN, refit | 1 | ") and f"| {epochs}.0 / {epochs}.0 |" in r
+               for r in rows)  # fmt: skip
+    capsys.readouterr()
+    again = run_benchmark(
+        ["srgnn", "stamp"], "synthetic", out_dir=tmp_path, refit=True, train=False, **kwargs
+    )  # fmt: skip  (read back, nothing trained)
+    assert again["runs"]["srgnn refit"] == result["runs"]["srgnn refit"]
+    (tmp_path / "srgnn-s0" / "refit" / "result.json").unlink()
+    again = run_benchmark(["srgnn"], "synthetic", out_dir=tmp_path, refit=True, train=False,
+                          **kwargs)  # fmt: skip
+    assert "srgnn refit" not in again["runs"]
+    assert "srgnn seed 0: not refit yet" in capsys.readouterr().out

@@ -29,6 +29,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
         num_threads=args.threads,
         reuse_memory=not args.no_reuse_memory,
         knn=not args.no_knn,
+        refit=args.refit,
     )
     print(f"\n{result['dataset']}, test split (%; mean ± std over seeds):")
     print(results_markdown(result))
@@ -67,6 +68,12 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--no-knn", action="store_true", help="leave out the kNN baselines (SKNN ... VSTAN)"
+    )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="also retrain each run on train + validation for the epochs validation chose, "
+        "and test it (rows '<model>, refit'; checkpoints in <run>/refit/)",
     )
     p.add_argument(
         "--report", action="store_true", help="train nothing: tables from the runs already done"
