@@ -397,6 +397,22 @@ def test_benchmark_table_over_seeds(click_log, tmp_path, capsys):
     assert again["runs"]["srgnn"][0]["metrics"] == {"HR@20": 0.5}
 
 
+def test_benchmark_refit_rows(click_log, tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["benchmark", "--models", "srgnn", "--dataset", str(click_log), "--seeds", "0,1",
+            "--epochs", "2", "--max-steps", "3", "--out", str(out), "--no-progress",
+            "--negatives", "5", "--no-knn", "--refit"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "results.json").read_text())
+    chosen, refits = result["runs"]["srgnn"], result["runs"]["srgnn refit"]
+    assert [r["hparams"]["epochs"] for r in refits] == [r["best_epoch"] for r in chosen]
+    for seed in (0, 1):
+        config = json.loads((out / f"srgnn-s{seed}" / "refit" / "config.json").read_text())
+        assert config["run_info"]["valid_fraction"] == 0 and config["hparams"]["seed"] == seed
+    assert "| SRGNN, refit | 2 |" in (out / "results.md").read_text()
+    assert "srgnn refit seed 1: epoch" in capsys.readouterr().out
+
+
 def test_interrupt_exits_cleanly_with_the_resume_command(click_log, tmp_path, capsys, monkeypatch):
     from graphrec.training import Trainer
 
