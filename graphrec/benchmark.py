@@ -209,50 +209,46 @@ def run_benchmark(
             }
         return loaded[key]
 
+    def one_run(name, options, seed, run_dir, data, run_epochs, missing, **extra):
+        """A finished run read back, else trained and tested (``None``: not to train)."""
+        done = run_dir / "result.json"
+        if done.is_file():
+            log.info("%s seed %d: read back from %s", name, seed, done)
+            return json.loads(done.read_text())
+        if not train:
+            print(f"{name} seed {seed}: {missing} ({done} missing), left out", flush=True)
+            return None
+        record = _train_and_test(
+            name, data(options), seed, run_dir, label, options,
+            epochs=run_epochs, max_steps=max_steps, patience=patience,
+            monitor=default_monitor(name, dataset, negatives), device=device,
+            progress=progress, negatives=negatives, num_threads=num_threads,
+            reuse_memory=reuse_memory,
+        )  # fmt: skip
+        record.update(extra)
+        done.write_text(json.dumps(record, indent=2) + "\n")
+        return record
+
     runs: dict[str, list[dict[str, Any]]] = {}
     for name in models:
         options = _data_options(name, dataset, max_length, history_length)
         for seed in seeds:
             run_dir = out / f"{name}-s{seed}"
-            done = run_dir / "result.json"
-            if done.is_file():
-                record = json.loads(done.read_text())
-                log.info("%s seed %d: read back from %s", name, seed, done)
-            elif not train:
-                print(f"{name} seed {seed}: not run yet ({done} missing), left out", flush=True)
+            record = one_run(name, options, seed, run_dir, splits, epochs, "not run yet")
+            if record is None:
                 continue
-            else:
-                record = _train_and_test(
-                    name, splits(options), seed, run_dir, label, options,
-                    epochs=epochs, max_steps=max_steps, patience=patience,
-                    monitor=default_monitor(name, dataset, negatives), device=device,
-                    progress=progress, negatives=negatives, num_threads=num_threads,
-                    reuse_memory=reuse_memory,
-                )  # fmt: skip
-                done.write_text(json.dumps(record, indent=2) + "\n")
             runs.setdefault(name, []).append(record)
             print(_one_line(name, seed, record), flush=True)
             if not refit:
                 continue
-            refit_dir = run_dir / "refit"
-            done = refit_dir / "result.json"
-            if done.is_file():
-                again = json.loads(done.read_text())
-            elif not train:
-                print(f"{name} seed {seed}: not refit yet ({done} missing), left out", flush=True)
-                continue
-            else:
-                again = _train_and_test(
-                    name, whole_train(options), seed, refit_dir, label, options,
-                    epochs=record["best_epoch"], max_steps=max_steps, patience=patience,
-                    monitor=default_monitor(name, dataset, negatives), device=device,
-                    progress=progress, negatives=negatives, num_threads=num_threads,
-                    reuse_memory=reuse_memory,
-                )  # fmt: skip
-                again["refit_of"] = run_dir.name
-                done.write_text(json.dumps(again, indent=2) + "\n")
-            runs.setdefault(name + REFIT, []).append(again)
-            print(_one_line(name + REFIT, seed, again), flush=True)
+            # the same model trained again on train + valid, for the epochs validation chose
+            again = one_run(
+                name, options, seed, run_dir / "refit", whole_train, record["best_epoch"],
+                "not refit yet", refit_of=run_dir.name,
+            )  # fmt: skip
+            if again is not None:
+                runs.setdefault(name + REFIT, []).append(again)
+                print(_one_line(name + REFIT, seed, again), flush=True)
     base = splits(_data_options("srgnn", dataset, max_length, history_length))
     if knn:
         runs.update(_knn_runs(base, out, dataset, negatives))
