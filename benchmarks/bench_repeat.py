@@ -4,7 +4,8 @@ two-stage SR-GNN -> DIN/DIEN as the share of repeated next clicks grows
 
     python benchmarks/bench_repeat.py [--rates 0 0.2 0.4 0.6] [--sessions 20000]
         [--items 1000] [--mean-length 5] [--successor-share 0.6]
-        [--epochs 3] [--negatives hard] [--no-rankers] [--rankers din,dien]
+        [--epochs 3] [--patience 10] [--ranker-epochs N] [--negatives hard]
+        [--no-rankers] [--rankers din,dien]
         [--retriever plain|repeat] [--session-features] [--threads 1] [--out runs/repeat]
 
 ``--mean-length 15 --successor-share 0.1 --items 5000 --sessions 4000`` is the
@@ -12,11 +13,11 @@ regime of long, repeat-heavy real sessions, where S-POP beats plain SR-GNN.
 
 For every repeat rate a synthetic log is generated (``repeat_rate``: the
 probability that a next click repeats an earlier click of its session). SR-GNN
-is trained and selected on validation HR@20; DIN and DIEN are trained for a
-fixed number of epochs (``--negatives``: hard ones from SR-GNN's top-100, or
-uniform) and re-rank SR-GNN's top-100: alone (``->``, ``TwoStage``'s
-``fusion="none"``) and fused with SR-GNN's scores (``x``, ``fusion="product"``).
-The table gives test HR@20 /
+is trained and selected on validation HR@20 (``--epochs``, ``--patience``); DIN
+and DIEN are trained for a fixed number of epochs (``--ranker-epochs``;
+``--negatives``: hard ones from SR-GNN's top-100, or uniform) and re-rank
+SR-GNN's top-100: alone (``->``, ``TwoStage``'s ``fusion="none"``) and fused
+with SR-GNN's scores (``x``, ``fusion="product"``). The table gives test HR@20 /
 MRR@20 (%) and the measured share of test targets already in their session.
 ``--retriever repeat`` makes the repeat-aware SR-GNN the first stage (its negatives
 and its candidates); ``--session-features`` adds each ranker trained with
@@ -65,7 +66,8 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         torch.manual_seed(0)
         model = build_model("srgnn", dataset=train, **extra)
         start = time.perf_counter()
-        Trainer(model, train, valid, epochs=args.epochs, monitor="HR@20", **common).fit()
+        Trainer(model, train, valid, epochs=args.epochs, patience=args.patience,
+                monitor="HR@20", **common).fit()  # fmt: skip
         trained[label] = model.eval()
         row[label] = evaluate(model, test, ks=ks)
         print(f"  {label}: {time.perf_counter() - start:.0f} s, test HR@20 "
@@ -85,7 +87,8 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                                  session_features=in_session)  # fmt: skip
             ranker.set_retriever(srgnn)
             start = time.perf_counter()
-            Trainer(ranker, train, None, epochs=args.epochs, batch_size=128, lr=1e-3,
+            Trainer(ranker, train, None, epochs=args.ranker_epochs or args.epochs,
+                    batch_size=128, lr=1e-3,
                     weight_decay=0.0, lr_gamma=1.0, **common).fit()  # fmt: skip
             seconds = time.perf_counter() - start
             ranker.eval()
@@ -106,7 +109,11 @@ def main() -> None:
     parser.add_argument("--mean-length", type=float, default=5.0)
     parser.add_argument("--successor-share", type=float, default=0.6)
     parser.add_argument("--no-rankers", action="store_true", help="no DIN/DIEN pipelines")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="SR-GNN's epoch budget")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="SR-GNN: epochs without a better validation HR@20")  # fmt: skip
+    parser.add_argument("--ranker-epochs", type=int, default=None,
+                        help="DIN/DIEN's epochs (no validation; default: --epochs)")  # fmt: skip
     parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="hard")
     parser.add_argument("--rankers", default="din,dien", help="the second stages")
     parser.add_argument("--retriever", choices=["plain", "repeat"], default="plain")
@@ -126,7 +133,9 @@ def main() -> None:
         results[rate] = run(rate, args)
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     models = [m for m in results[args.rates[0]] if m != "repeat share"]
-    print(f"\ntest HR@20 / MRR@20 (%), {args.epochs} epochs, {args.negatives} negatives")
+    rankers = args.ranker_epochs or args.epochs
+    budget = f"{args.epochs} epochs (patience {args.patience}), rankers {rankers}"
+    print(f"\ntest HR@20 / MRR@20 (%), {budget}, {args.negatives} negatives")
     print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>20}" for m in models))
     for rate, row in results.items():
         cells = "".join(
