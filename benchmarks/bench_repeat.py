@@ -7,6 +7,7 @@ two-stage SR-GNN -> DIN/DIEN as the share of repeated next clicks grows
         [--epochs 3] [--patience 10] [--ranker-epochs N] [--negatives hard]
         [--no-rankers] [--rankers din,dien]
         [--retriever plain|repeat] [--session-features] [--threads 1] [--out runs/repeat]
+    python benchmarks/bench_repeat.py --merge runs/r0 runs/r0.2 ... [--out runs/repeat]
 
 ``--mean-length 15 --successor-share 0.1 --items 5000 --sessions 4000`` is the
 regime of long, repeat-heavy real sessions, where S-POP beats plain SR-GNN.
@@ -24,6 +25,9 @@ and its candidates); ``--session-features`` adds each ranker trained with
 ``session_features=True`` (``+ in-session``): the head sees whether a candidate
 is in the session, how often and how recently;
 ``results.json`` (and ``repeat.png`` when matplotlib is installed) go to ``--out``.
+``--merge`` trains nothing: it joins the ``results.json`` of runs made one rate
+per process (each with its own ``--out``) into one table, ``results.json`` and
+plot in ``--out``; a rate found in two of them is refused.
 """
 
 from __future__ import annotations
@@ -122,20 +126,54 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default="runs/repeat")
+    parser.add_argument("--merge", nargs="+", metavar="DIR",
+                        help="join these runs' results.json (trains nothing)")  # fmt: skip
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for rate in args.rates:
-        print(f"repeat rate {rate:.0%}", flush=True)
-        results[rate] = run(rate, args)
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    models = [m for m in results[args.rates[0]] if m != "repeat share"]
-    rankers = args.ranker_epochs or args.epochs
-    budget = f"{args.epochs} epochs (patience {args.patience}), rankers {rankers}"
-    print(f"\ntest HR@20 / MRR@20 (%), {budget}, {args.negatives} negatives")
+    if args.merge:
+        results = merged(args.merge)
+        budget = f"merged from {', '.join(args.merge)}"
+    else:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        results = {}
+        for rate in args.rates:
+            print(f"repeat rate {rate:.0%}", flush=True)
+            results[rate] = run(rate, args)
+            (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        rankers = args.ranker_epochs or args.epochs
+        budget = f"{args.epochs} epochs (patience {args.patience}), rankers {rankers}, "
+        budget += f"{args.negatives} negatives"
+    report(results, budget, out)
+
+
+def merged(folders: list[str]) -> dict[float, dict[str, dict[str, float]]]:
+    """The rates of several runs' ``results.json``, in increasing order."""
+    results: dict[float, dict[str, dict[str, float]]] = {}
+    seen: dict[float, str] = {}
+    for folder in folders:
+        path = Path(folder) / "results.json"
+        if not path.is_file():
+            raise SystemExit(f"--merge: {path} not found")
+        for key, row in json.loads(path.read_text()).items():
+            rate = float(key)
+            if rate in seen:
+                raise SystemExit(f"--merge: repeat rate {key} is in {seen[rate]} and {path}")
+            seen[rate] = str(path)
+            results[rate] = row
+    results = dict(sorted(results.items()))
+    models = [set(row) for row in results.values()]
+    if any(m != models[0] for m in models):
+        raise SystemExit("--merge: the runs do not have the same models (same options?)")
+    return results
+
+
+def report(results: dict[float, dict[str, dict[str, float]]], budget: str, out: Path) -> None:
+    """Print the table, write ``results.json`` and the plot to ``out``."""
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    models = [m for m in next(iter(results.values())) if m != "repeat share"]
+    print(f"\ntest HR@20 / MRR@20 (%), {budget}")
     print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>20}" for m in models))
     for rate, row in results.items():
         cells = "".join(
