@@ -91,7 +91,7 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                                  session_features=in_session)  # fmt: skip
             ranker.set_retriever(srgnn)
             start = time.perf_counter()
-            Trainer(ranker, train, None, epochs=args.ranker_epochs or args.epochs,
+            Trainer(ranker, train, None, epochs=args.ranker_epochs,
                     batch_size=128, lr=1e-3,
                     weight_decay=0.0, lr_gamma=1.0, **common).fit()  # fmt: skip
             seconds = time.perf_counter() - start
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--merge", nargs="+", metavar="DIR",
                         help="join these runs' results.json (trains nothing)")  # fmt: skip
     args = parser.parse_args()
+    args.ranker_epochs = args.ranker_epochs or args.epochs
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.merge:
@@ -142,8 +143,7 @@ def main() -> None:
             print(f"repeat rate {rate:.0%}", flush=True)
             results[rate] = run(rate, args)
             (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        rankers = args.ranker_epochs or args.epochs
-        budget = f"{args.epochs} epochs (patience {args.patience}), rankers {rankers}, "
+        budget = f"{args.epochs} epochs (patience {args.patience}), rankers {args.ranker_epochs}, "
         budget += f"{args.negatives} negatives"
     report(results, budget, out)
 
