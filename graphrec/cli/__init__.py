@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from graphrec.cli import benchmark, evaluate, export, plot, preprocess, recommend, serve, train
+from graphrec.training.signals import StopNow, TrainingInterrupted
 
 COMMANDS = (train, evaluate, recommend, serve, export, preprocess, benchmark, plot)
 
@@ -57,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, FloatingPointError, MemoryError) as e:  # bad input, ...
         print(f"{prefix}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         hint = getattr(args, "resume_hint", None)
-        print(f"\n{prefix}: interrupted", file=sys.stderr)
-        if hint:
+        if isinstance(e, TrainingInterrupted):
+            print(f"\n{prefix}: {e}", file=sys.stderr)
+        else:
+            print(f"\n{prefix}: interrupted", file=sys.stderr)
+        if hint and not isinstance(e, StopNow):
             print(f"progress saved; continue with:\n  {hint}", file=sys.stderr)
-        return 130
+        elif hint:
+            print(f"the last checkpoint stays; continue with:\n  {hint}", file=sys.stderr)
+        return e.exit_code if isinstance(e, TrainingInterrupted) else 130
     return 0

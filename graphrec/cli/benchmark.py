@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from graphrec.cli import common
 
@@ -10,6 +11,8 @@ from graphrec.cli import common
 def cmd_benchmark(args: argparse.Namespace) -> None:
     from graphrec.benchmark import results_markdown, run_benchmark
 
+    # finished runs are read back and an interrupted one resumes from its last.pt
+    args.resume_hint = "graphrec " + " ".join(sys.argv[1:])
     result = run_benchmark(
         [m.strip() for m in args.models.split(",") if m.strip()],
         args.dataset,

@@ -7,6 +7,7 @@ from graphrec.training.checkpoint import (
     save_checkpoint,
 )
 from graphrec.training.run_dir import RunDirectoryError, RunLock, prepare_run_dir
+from graphrec.training.signals import TrainingInterrupted
 from graphrec.training.trainer import NonFiniteLossError, Trainer, TrainResult
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RunLock",
     "TrainResult",
     "Trainer",
+    "TrainingInterrupted",
     "load_checkpoint",
     "load_model",
     "prepare_run_dir",

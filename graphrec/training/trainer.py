@@ -34,6 +34,7 @@ from graphrec.models.base import SessionRecommender, popularity_reference
 from graphrec.threads import configure_threads
 from graphrec.training.checkpoint import check_checkpoint_model, load_checkpoint, save_checkpoint
 from graphrec.training.run_dir import RunLock, prepare_run_dir
+from graphrec.training.signals import StopNow, StopOnSignal, TrainingInterrupted
 
 log = logging.getLogger("graphrec.training")
 
@@ -98,10 +99,15 @@ class Trainer:
 
     Everything needed to continue is checkpointed (``last.pt``: model,
     optimizer, scheduler, RNG state, epoch and step) at the end of every
-    epoch, every ``checkpoint_every`` steps, and when training is interrupted
-    (``KeyboardInterrupt``). ``fit(resume=...)`` continues from it and ends
-    with exactly the weights and metrics of an uninterrupted run: batches
-    depend only on ``seed`` and the epoch.
+    epoch, every ``checkpoint_every`` steps, and when training is interrupted.
+    ``fit(resume=...)`` continues from it and ends with exactly the weights
+    and metrics of an uninterrupted run: batches depend only on ``seed`` and
+    the epoch. SIGINT (Ctrl-C) and SIGTERM (``kill``, a scheduler's time
+    limit) stop training after the step under way, never inside it: ``last.pt``
+    is saved there and :class:`~graphrec.training.TrainingInterrupted` (a
+    ``KeyboardInterrupt``) is raised; a second signal stops at once, keeping
+    the last checkpoint (:mod:`graphrec.training.signals`). Distributed, a
+    signal stops every process where it is, and the last checkpoint stays.
 
     Args:
         model (SessionRecommender): the model; its ``item_ids`` should be set.
@@ -249,6 +255,7 @@ class Trainer:
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.checkpoint_every = checkpoint_every
+        self._stop = StopOnSignal(enabled=False)  # fit() installs the real one
         self.max_steps_per_epoch = max_steps_per_epoch
         self.progress = progress
         self.verbose = verbose
@@ -449,22 +456,42 @@ class Trainer:
             )
         # a run that had already stopped early stays stopped when resumed
         stopped = self.valid_data is not None and self.bad_epochs >= self.patience
+        # SIGINT / SIGTERM stop the loop between two steps (not distributed: the
+        # processes would not agree on the step; there the last checkpoint stays)
+        self._stop = StopOnSignal(enabled=not self.distributed)
         try:
-            while self.epoch < self.epochs and not stopped:
-                stats = self._train_epoch()
-                stopped = self._end_epoch(stats)
-        except KeyboardInterrupt:
-            where = f"epoch {self.epoch + 1}/{self.epochs}, after step {self.step_in_epoch}"
+            with self._stop:
+                while self.epoch < self.epochs and not stopped:
+                    stats = self._train_epoch()
+                    stopped = self._end_epoch(stats)
+                if self._stop.requested():  # during the last validation: the run is done
+                    raise self._interrupted()
+        except TrainingInterrupted as e:
+            self._save_last()
+            if self.run_dir is not None:
+                log.warning("%s: saved %s", e, self.run_dir / "last.pt")
+            raise
+        except StopNow:
+            log.warning("stopped at once in %s: %s keeps the last checkpoint",
+                        self._where(), self.run_dir)  # fmt: skip
+            raise
+        except KeyboardInterrupt:  # raised by other code (no handler of ours was installed)
             if self.distributed:  # no collective in an interrupt: the last checkpoint stays
                 log.warning("interrupted in %s: resume from the last checkpoint in %s",
-                            where, self.run_dir)  # fmt: skip
+                            self._where(), self.run_dir)  # fmt: skip
                 raise
             self._save_last()
             if self.run_dir is not None:
-                log.warning("interrupted in %s: saved %s", where, self.run_dir / "last.pt")
+                log.warning("interrupted in %s: saved %s", self._where(), self.run_dir / "last.pt")
             raise
         self._restore_best()
         return TrainResult(self.best_epoch, self.best_metrics, self.history, stopped)
+
+    def _where(self) -> str:
+        return f"epoch {self.epoch + 1}/{self.epochs}, after step {self.step_in_epoch}"
+
+    def _interrupted(self) -> TrainingInterrupted:
+        return TrainingInterrupted(self._stop.received, self._where())
 
     def _restore_best(self) -> None:
         """Leave the model with the weights of the selected epoch."""
@@ -494,6 +521,8 @@ class Trainer:
         remaining = max(total - self.step_in_epoch, 0)
         try:
             for batch in itertools.islice(self.loader.iter_from(self.step_in_epoch), remaining):
+                if self._stop.requested():  # between two whole steps: resumable exactly
+                    raise self._interrupted()
                 batch = batch.to(self.device)
                 loss = self._train_step(batch)
                 self.step_in_epoch += 1
