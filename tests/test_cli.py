@@ -1,5 +1,7 @@
 import itertools
 import json
+import shlex
+import sys
 
 import pytest
 import torch
@@ -425,6 +427,19 @@ def test_interrupt_exits_cleanly_with_the_resume_command(click_log, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 130 and "Traceback" not in err
     assert "graphrec train: interrupted" in err and "--resume" in err
+
+
+def test_resume_command_quotes_what_the_shell_would_split(tmp_path, monkeypatch):
+    from graphrec.cli.common import resume_command
+
+    run_dir = tmp_path / "my runs" / "a"
+    argv = ["graphrec", "train", "--dataset", "my log.csv", "--run-dir", str(run_dir), "--resume"]
+    monkeypatch.setattr(sys, "argv", argv)
+    command = resume_command(run_dir)
+    assert shlex.split(command) == argv  # copied into a shell, it runs the same command
+    assert command.count("--resume") == 1
+    monkeypatch.setattr(sys, "argv", ["graphrec"])
+    assert shlex.split(resume_command(run_dir))[3:5] == ["--run-dir", str(run_dir)]
 
 
 def test_distributed_without_torchrun_says_how_to_launch(click_log, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from graphrec.cli import common
@@ -12,7 +13,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from graphrec.benchmark import results_markdown, run_benchmark
 
     # finished runs are read back and an interrupted one resumes from its last.pt
-    args.resume_hint = "graphrec " + " ".join(sys.argv[1:])
+    args.resume_hint = shlex.join(["graphrec", *sys.argv[1:]])
     result = run_benchmark(
         [m.strip() for m in args.models.split(",") if m.strip()],
         args.dataset,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -203,5 +204,5 @@ def resume_command(run_dir: Path) -> str:
     """The command line that continues an interrupted run."""
     argv = [a for a in sys.argv[1:] if a != "--resume"]
     if not argv:
-        return f"graphrec train ... --run-dir {run_dir} --resume"
-    return "graphrec " + " ".join(argv) + " --resume"
+        return f"graphrec train ... --run-dir {shlex.quote(str(run_dir))} --resume"
+    return shlex.join(["graphrec", *argv, "--resume"])
