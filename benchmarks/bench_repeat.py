@@ -5,7 +5,7 @@ two-stage SR-GNN -> DIN/DIEN as the share of repeated next clicks grows
     python benchmarks/bench_repeat.py [--rates 0 0.2 0.4 0.6] [--sessions 20000]
         [--items 1000] [--mean-length 5] [--successor-share 0.6]
         [--epochs 3] [--patience 10] [--ranker-epochs N] [--negatives hard]
-        [--no-rankers] [--rankers din,dien]
+        [--no-rankers] [--rankers din,dien] [--recipes srgnn-niser-plus-repeat]
         [--retriever plain|repeat] [--session-features] [--threads 1] [--out runs/repeat]
     python benchmarks/bench_repeat.py --merge runs/r0 runs/r0.2 ... [--out runs/repeat]
 
@@ -25,6 +25,9 @@ and its candidates); ``--session-features`` adds each ranker trained with
 ``session_features=True`` (``+ in-session``): the head sees whether a candidate
 is in the session, how often and how recently;
 ``results.json`` (and ``repeat.png`` when matplotlib is installed) go to ``--out``.
+``--recipes`` adds named configurations of the registry (``srgnn-niser-repeat``,
+``srgnn-niser-plus-repeat``, ...) as more first-stage columns, trained and
+selected like the SR-GNN variants (the pipelines keep ``--retriever``'s model).
 ``--merge`` trains nothing: it joins the ``results.json`` of runs made one rate
 per process (each with its own ``--out``) into one table, ``results.json`` and
 plot in ``--out``; a rate found in two of them is refused.
@@ -41,7 +44,7 @@ import torch
 
 from graphrec.datasets import synthetic
 from graphrec.evaluation import evaluate
-from graphrec.models import SessionPopularity, TwoStage, build_model
+from graphrec.models import RECIPES, SessionPopularity, TwoStage, build_model
 from graphrec.models.knn import tune
 from graphrec.training import Trainer
 
@@ -66,9 +69,11 @@ def run(rate: float, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     trained = {}
     variants = (("SR-GNN", {}), ("SR-GNN repeat", {"repeat": True}),
                 ("SR-GNN repeat+mask", {"repeat": True, "mask_explore": True}))  # fmt: skip
-    for label, extra in variants:
+    builds = [(label, "srgnn", extra) for label, extra in variants]
+    builds += [(RECIPES[name].label, name, {}) for name in args.recipes]
+    for label, name, extra in builds:
         torch.manual_seed(0)
-        model = build_model("srgnn", dataset=train, **extra)
+        model = build_model(name, dataset=train, **extra)
         start = time.perf_counter()
         Trainer(model, train, valid, epochs=args.epochs, patience=args.patience,
                 monitor="HR@20", **common).fit()  # fmt: skip
@@ -121,6 +126,8 @@ def main() -> None:
     parser.add_argument("--negatives", choices=["uniform", "popularity", "hard"], default="hard")
     parser.add_argument("--rankers", default="din,dien", help="the second stages")
     parser.add_argument("--retriever", choices=["plain", "repeat"], default="plain")
+    parser.add_argument("--recipes", default="",
+                        help="registry recipes as more columns, comma-separated")  # fmt: skip
     parser.add_argument(
         "--session-features", action="store_true", help="also each ranker with in-session features"
     )
@@ -130,6 +137,10 @@ def main() -> None:
                         help="join these runs' results.json (trains nothing)")  # fmt: skip
     args = parser.parse_args()
     args.ranker_epochs = args.ranker_epochs or args.epochs
+    args.recipes = [name for name in args.recipes.split(",") if name]
+    unknown = [name for name in args.recipes if name not in RECIPES]
+    if unknown:
+        parser.error(f"--recipes: unknown {unknown}; choose among {', '.join(RECIPES)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.merge:
@@ -174,10 +185,12 @@ def report(results: dict[float, dict[str, dict[str, float]]], budget: str, out: 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     models = [m for m in next(iter(results.values())) if m != "repeat share"]
     print(f"\ntest HR@20 / MRR@20 (%), {budget}")
-    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>20}" for m in models))
+    width = {m: max(20, len(m) + 2) for m in models}
+    print(f"{'rate':>6} {'repeats':>8} " + "".join(f"{m:>{width[m]}}" for m in models))
     for rate, row in results.items():
         cells = "".join(
-            f"{100 * row[m]['HR@20']:>12.2f} / {100 * row[m]['MRR@20']:>5.2f}" for m in models
+            f"{100 * row[m]['HR@20']:>{width[m] - 8}.2f} / {100 * row[m]['MRR@20']:>5.2f}"
+            for m in models
         )
         print(f"{rate:>6.0%} {100 * row['repeat share']['HR@20']:>7.1f}% {cells}")
     try:
